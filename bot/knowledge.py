@@ -1,0 +1,603 @@
+"""Load and validate content/ into an immutable KnowledgeBase.
+
+Content is data edited by officials; the engine must never start on content it would render wrongly.
+`load_knowledge` collects *every* problem (file and line) before failing, so one `check` run shows the
+editor everything to fix. Placeholders from locality.yaml are resolved here, once, per language.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping
+from urllib.parse import urlparse
+
+from .text import Lexicon
+from .yamlsource import LineDict, LineList, Problem, YamlSyntaxError, load
+
+LANGS = ("vi", "en")
+TOPIC_IDS = ("eid", "portal", "fees", "bills", "qr", "safety", "signature")
+ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_ID_LEN = 32  # keeps every action ("fb:<id>:down", "g:<id>:12") inside Telegram's 64-byte callback_data
+TELEGRAM_LIMIT = 4096
+ZALO_LIMIT = 2000
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
+
+# Runtime parameters each message may use (placeholders without a dot); everything else must be a
+# locality path.
+MESSAGE_PARAMS: Mapping[str, frozenset[str]] = {
+    "topic": frozenset({"topic", "page", "pages"}),
+    "guide_intro": frozenset({"title", "audience", "prepare", "total"}),
+    "guide_step": frozenset({"step", "total", "text"}),
+    "guide_end": frozenset({"problems"}),
+}
+REQUIRED_MESSAGES = (
+    "welcome help menu topic suggest fallback empty non_text feedback_question feedback_up feedback_down "
+    "guide_intro guide_step guide_end guide_none hotlines lang_set stale_action rate_limited error numbered_hint"
+).split()
+REQUIRED_BUTTONS = "next prev menu start_guide begin helpful not_helpful hotline more switch_lang topic".split()
+REQUIRED_COMMANDS = "next prev menu help hotline lang_en lang_vi".split()
+SMALLTALK_INTENTS = ("greeting", "thanks", "who", "capabilities", "goodbye")
+
+
+@dataclass(frozen=True)
+class Localized:
+    """A text in both languages, placeholders already filled in."""
+
+    vi: str
+    en: str
+
+    def get(self, lang: str) -> str:
+        return self.en if lang == "en" else self.vi
+
+
+@dataclass(frozen=True)
+class Phrasings:
+    vi: tuple[str, ...]
+    en: tuple[str, ...]
+
+    def get(self, lang: str) -> tuple[str, ...]:
+        return self.en if lang == "en" else self.vi
+
+    def all(self) -> tuple[tuple[str, str], ...]:
+        return tuple(("vi", q) for q in self.vi) + tuple(("en", q) for q in self.en)
+
+
+@dataclass(frozen=True)
+class FAQ:
+    id: str
+    topic: str
+    questions: Phrasings
+    answer: Localized
+    sources: tuple[str, ...]
+    reviewed: dt.date
+    keywords: tuple[str, ...] = ()
+    guide: str | None = None
+    location: str = ""
+
+    def title(self, lang: str) -> str:
+        return self.questions.get(lang)[0]
+
+    @property
+    def family(self) -> str:
+        """FAQ entries that link a guide answer the same need as the guide: the matcher treats them as one."""
+        return f"g:{self.guide}" if self.guide else f"f:{self.id}"
+
+
+@dataclass(frozen=True)
+class Problemfix:
+    problem: Localized
+    fix: Localized
+
+
+@dataclass(frozen=True)
+class Guide:
+    id: str
+    topic: str
+    title: Localized
+    audience: Localized
+    questions: Phrasings
+    prepare: Phrasings
+    steps: tuple[Localized, ...]
+    problems: tuple[Problemfix, ...]
+    sources: tuple[str, ...]
+    reviewed: dt.date
+    location: str = ""
+
+    @property
+    def family(self) -> str:
+        return f"g:{self.id}"
+
+
+@dataclass(frozen=True)
+class OutOfScope:
+    """A kind of question we do not answer; its phrasings steer the matcher towards "I don't know"."""
+
+    id: str
+    questions: tuple[str, ...]
+    location: str = ""
+    topic = None
+
+    @property
+    def family(self) -> str:
+        return f"x:{self.id}"
+
+
+@dataclass(frozen=True)
+class Topic:
+    id: str
+    title: Localized
+    description: Localized
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SmallTalk:
+    intent: str
+    patterns: tuple[str, ...]  # both languages; folded when matched
+    reply: Localized
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    """Everything the engine knows, immutable once loaded; a reload builds a new one."""
+
+    faqs: Mapping[str, FAQ]
+    guides: Mapping[str, Guide]
+    topics: Mapping[str, Topic]
+    messages: Mapping[str, Localized]
+    buttons: Mapping[str, Localized]
+    commands: Mapping[str, tuple[str, ...]]
+    smalltalk: tuple[SmallTalk, ...]
+    lexicon: Lexicon
+    locality: Mapping[str, Any]
+    version: str
+    out_of_scope: tuple[OutOfScope, ...] = ()
+    content_dir: Path = field(default=DEFAULT_CONTENT_DIR)
+
+    def message(self, key: str, lang: str, **params: Any) -> str:
+        text = self.messages[key].get(lang)
+        return _fill_params(text, params) if params else text.replace("{{", "{").replace("}}", "}")
+
+    def button(self, key: str, lang: str) -> str:
+        return self.buttons[key].get(lang)
+
+    def entries_of(self, topic: str) -> list[FAQ | Guide]:
+        """Guides first (they are the most complete help), then FAQ entries, in file order."""
+        guides = [g for g in self.guides.values() if g.topic == topic]
+        faqs = [f for f in self.faqs.values() if f.topic == topic]
+        return [*guides, *faqs]
+
+
+class ContentError(Exception):
+    """The content is not valid; `problems` says what and where."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _fill_params(text: str, params: Mapping[str, Any]) -> str:
+    def sub(match: re.Match) -> str:
+        name = match.group(1)
+        return str(params[name]) if name in params else match.group(0)
+
+    return _PLACEHOLDER.sub(sub, text).replace("{{", "{").replace("}}", "}")
+
+
+class _Checker:
+    """Collects problems while converting raw YAML into typed content."""
+
+    def __init__(self, content_dir: Path, locality: Mapping[str, Any] | None):
+        self.content_dir = content_dir
+        self.locality = locality or {}
+        self.problems: list[Problem] = []
+        self.file = ""
+        self.today = dt.date.today()
+
+    # -- helpers ------------------------------------------------------------------------------------------
+    def report(self, line: int, message: str) -> None:
+        self.problems.append(Problem(self.file, line, message))
+
+    def keys(self, data: Any, line: int, required: Iterable[str], optional: Iterable[str] = (), what: str = "") -> bool:
+        if not isinstance(data, dict):
+            self.report(line, f"{what or 'this'} must be a mapping of keys")
+            return False
+        required = list(required)
+        allowed = set(required) | set(optional)
+        for key in data:
+            if key not in allowed:
+                self.report(_line(data, key), f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")
+        ok = True
+        for key in required:
+            if key not in data or data[key] in (None, "", [], {}):
+                self.report(_line(data), f"missing {key!r} in {what}")
+                ok = False
+        return ok
+
+    def resolve(self, path: str, lang: str, line: int) -> str | None:
+        node: Any = self.locality
+        for part in path.split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            else:
+                self.report(line, f"unknown placeholder {{{path}}} (not found in content/locality.yaml)")
+                return None
+        if isinstance(node, dict) and set(node) >= set(LANGS):
+            node = node[lang]
+        if isinstance(node, (dict, list)) or node is None:
+            self.report(line, f"placeholder {{{path}}} does not name a single value in content/locality.yaml")
+            return None
+        return str(node)
+
+    def render(self, text: str, lang: str, line: int, params: frozenset[str] = frozenset()) -> str:
+        """Fill locality placeholders; check runtime ones are allowed; keep {{ }} escapes for later."""
+
+        def sub(match: re.Match) -> str:
+            name = match.group(1).strip()
+            if "." in name:
+                value = self.resolve(name, lang, line)
+                return match.group(0) if value is None else value.replace("{", "{{").replace("}", "}}")
+            if name in params:
+                return match.group(0)
+            self.report(line, f"unknown placeholder {{{name}}}" + (f" (allowed here: {', '.join(sorted(params))})" if params else ""))
+            return match.group(0)
+
+        masked = text.replace("{{", "\x00").replace("}}", "\x01")
+        out = _PLACEHOLDER.sub(sub, masked)
+        if "{" in out.replace("{{", "") or "}" in out.replace("}}", ""):
+            stray = _PLACEHOLDER.sub("", out.replace("{{", "").replace("}}", ""))
+            if "{" in stray or "}" in stray:
+                self.report(line, "unbalanced brace: write a literal { or } as {{ or }}")
+        out = out.replace("\x00", "{{").replace("\x01", "}}")
+        return out if params else out.replace("{{", "{").replace("}}", "}")
+
+    def localized(self, data: Any, line: int, what: str, params: frozenset[str] = frozenset()) -> Localized:
+        if not isinstance(data, dict):
+            self.report(line, f"{what} must have a 'vi' and an 'en' text")
+            return Localized("", "")
+        for key in data:
+            if key not in LANGS:
+                self.report(_line(data, key), f"unknown language {key!r} in {what} (use vi and en)")
+        texts = {}
+        for lang in LANGS:
+            value = data.get(lang)
+            if not isinstance(value, str) or not value.strip():
+                self.report(_line(data), f"missing {lang!r} text in {what}")
+                texts[lang] = ""
+            else:
+                texts[lang] = self.render(value.strip(), lang, _line(data, lang), params)
+        return Localized(texts["vi"], texts["en"])
+
+    def phrasings(self, data: Any, line: int, what: str, min_vi: int, min_en: int) -> Phrasings:
+        if not isinstance(data, dict):
+            self.report(line, f"{what} must have 'vi' and 'en' lists")
+            return Phrasings((), ())
+        for key in data:
+            if key not in LANGS:
+                self.report(_line(data, key), f"unknown language {key!r} in {what} (use vi and en)")
+        out = {}
+        for lang, minimum in (("vi", min_vi), ("en", min_en)):
+            items = data.get(lang) or []
+            if not isinstance(items, list):
+                self.report(_line(data, lang), f"{what}.{lang} must be a list")
+                items = []
+            clean = []
+            for i, item in enumerate(items):
+                if not isinstance(item, str) or not item.strip():
+                    self.report(_line_item(items, i), f"empty or non-text item in {what}.{lang}")
+                else:
+                    clean.append(self.render(item.strip(), lang, _line_item(items, i)))
+            if len(clean) < minimum:
+                self.report(_line(data, lang) if lang in data else _line(data), f"{what} needs at least {minimum} {lang!r} item(s), has {len(clean)}")
+            out[lang] = tuple(clean)
+        return Phrasings(out["vi"], out["en"])
+
+    def ident(self, value: Any, line: int, what: str) -> str:
+        if not isinstance(value, str) or not ID_RE.match(value) or len(value) > MAX_ID_LEN:
+            self.report(line, f"{what} {value!r} must be lowercase letters, digits and '-', at most {MAX_ID_LEN} characters")
+            return str(value)
+        return value
+
+    def topic(self, value: Any, line: int) -> str:
+        if value not in TOPIC_IDS:
+            self.report(line, f"unknown topic {value!r} (use one of: {', '.join(TOPIC_IDS)})")
+        return str(value)
+
+    def urls(self, value: Any, line: int) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value:
+            self.report(line, "sources must be a non-empty list of URLs")
+            return ()
+        out = []
+        for i, url in enumerate(value):
+            parsed = urlparse(str(url))
+            if parsed.scheme not in ("http", "https") or "." not in parsed.netloc or " " in str(url):
+                self.report(_line_item(value, i), f"malformed URL {url!r} (must start with http:// or https://)")
+            else:
+                out.append(str(url))
+        return tuple(out)
+
+    def date(self, value: Any, line: int) -> dt.date:
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        if isinstance(value, str):
+            try:
+                value = dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        if not isinstance(value, dt.date):
+            self.report(line, f"reviewed must be a date written YYYY-MM-DD, got {value!r}")
+            return dt.date.min
+        if value > self.today:
+            self.report(line, f"reviewed date {value} is in the future")
+        return value
+
+
+def _line(data: Any, key: Any = None) -> int:
+    if isinstance(data, LineDict):
+        return data.line_of(key) if key is not None else data.line
+    return 1
+
+
+def _line_item(items: Any, index: int) -> int:
+    return items.line_of(index) if isinstance(items, LineList) else 1
+
+
+# ------------------------------------------------------------------------------------------------------------
+
+FAQ_REQUIRED = ("id", "topic", "questions", "answer", "sources", "reviewed")
+FAQ_OPTIONAL = ("keywords", "guide")
+GUIDE_REQUIRED = ("id", "topic", "title", "audience", "questions", "prepare", "steps", "problems", "sources", "reviewed")
+
+
+def _load_faqs(c: _Checker, raw: Any) -> list[FAQ]:
+    if not isinstance(raw, list):
+        c.report(1, "faq.yaml must be a list of entries (each starting with '- id: ...')")
+        return []
+    faqs = []
+    for i, item in enumerate(raw):
+        line = _line_item(raw, i)
+        if not c.keys(item, line, FAQ_REQUIRED, FAQ_OPTIONAL, what=f"FAQ entry {item.get('id', '#' + str(i + 1)) if isinstance(item, dict) else i + 1}"):
+            continue
+        keywords = item.get("keywords") or []
+        if not isinstance(keywords, list) or not all(isinstance(k, (str, int)) and str(k).strip() for k in keywords):
+            c.report(_line(item, "keywords"), "keywords must be a list of words")
+            keywords = []
+        guide = item.get("guide")
+        faqs.append(
+            FAQ(
+                id=c.ident(item["id"], _line(item, "id"), "id"),
+                topic=c.topic(item["topic"], _line(item, "topic")),
+                questions=c.phrasings(item["questions"], _line(item, "questions"), "questions", 4, 1),
+                answer=c.localized(item["answer"], _line(item, "answer"), "answer"),
+                sources=c.urls(item["sources"], _line(item, "sources")),
+                reviewed=c.date(item["reviewed"], _line(item, "reviewed")),
+                keywords=tuple(str(k) for k in keywords),
+                guide=str(guide) if guide else None,
+                location=f"{c.file}:{line}",
+            )
+        )
+    return faqs
+
+
+def _load_guide(c: _Checker, raw: Any, expected_id: str) -> Guide | None:
+    if not c.keys(raw, 1, GUIDE_REQUIRED, what=f"guide {expected_id}"):
+        return None
+    gid = c.ident(raw["id"], _line(raw, "id"), "id")
+    if gid != expected_id:
+        c.report(_line(raw, "id"), f"guide id {gid!r} must match its file name {expected_id!r}.yaml")
+    steps_raw = raw["steps"]
+    steps = []
+    if not isinstance(steps_raw, list) or len(steps_raw) < 3:
+        c.report(_line(raw, "steps"), "a guide needs a list of at least 3 steps")
+    else:
+        for i, step in enumerate(steps_raw):
+            steps.append(c.localized(step, _line_item(steps_raw, i), f"step {i + 1}"))
+    problems_raw = raw["problems"]
+    problems = []
+    if not isinstance(problems_raw, list):
+        c.report(_line(raw, "problems"), "problems must be a list of {problem, fix}")
+    else:
+        for i, item in enumerate(problems_raw):
+            line = _line_item(problems_raw, i)
+            if c.keys(item, line, ("problem", "fix"), what=f"problem {i + 1}"):
+                problems.append(
+                    Problemfix(
+                        c.localized(item["problem"], _line(item, "problem"), f"problem {i + 1}"),
+                        c.localized(item["fix"], _line(item, "fix"), f"fix {i + 1}"),
+                    )
+                )
+    return Guide(
+        id=gid,
+        topic=c.topic(raw["topic"], _line(raw, "topic")),
+        title=c.localized(raw["title"], _line(raw, "title"), "title"),
+        audience=c.localized(raw["audience"], _line(raw, "audience"), "audience"),
+        questions=c.phrasings(raw["questions"], _line(raw, "questions"), "questions", 2, 1),
+        prepare=c.phrasings(raw["prepare"], _line(raw, "prepare"), "prepare", 1, 1),
+        steps=tuple(steps),
+        problems=tuple(problems),
+        sources=c.urls(raw["sources"], _line(raw, "sources")),
+        reviewed=c.date(raw["reviewed"], _line(raw, "reviewed")),
+        location=f"{c.file}:1",
+    )
+
+
+def _load_topics(c: _Checker, raw: Any) -> list[Topic]:
+    if not isinstance(raw, list):
+        c.report(1, "topics.yaml must be a list of topics")
+        return []
+    topics = []
+    for i, item in enumerate(raw):
+        if not c.keys(item, _line_item(raw, i), ("id", "title", "description"), ("keywords",), what="topic"):
+            continue
+        topics.append(
+            Topic(
+                id=c.topic(item["id"], _line(item, "id")),
+                title=c.localized(item["title"], _line(item, "title"), "title"),
+                description=c.localized(item["description"], _line(item, "description"), "description"),
+                keywords=tuple(str(k) for k in item.get("keywords") or []),
+            )
+        )
+    missing = set(TOPIC_IDS) - {t.id for t in topics}
+    if missing:
+        c.report(1, f"topics.yaml must define every topic; missing: {', '.join(sorted(missing))}")
+    return topics
+
+
+def _load_out_of_scope(c: _Checker, raw: Any) -> list[OutOfScope]:
+    if not isinstance(raw, list):
+        c.report(1, "out_of_scope.yaml must be a list of {id, questions}")
+        return []
+    out = []
+    for i, item in enumerate(raw):
+        line = _line_item(raw, i)
+        if not c.keys(item, line, ("id", "questions"), what="out-of-scope item"):
+            continue
+        questions = item["questions"]
+        if not isinstance(questions, list) or not all(isinstance(q, str) and q.strip() for q in questions):
+            c.report(_line(item, "questions"), "questions must be a list of texts")
+            continue
+        out.append(OutOfScope(c.ident(item["id"], _line(item, "id"), "id"), tuple(questions), f"{c.file}:{line}"))
+    return out
+
+
+def _load_messages(c: _Checker, raw: Any):
+    if not c.keys(raw, 1, ("messages", "buttons", "commands", "smalltalk"), what="messages.yaml"):
+        return {}, {}, {}, ()
+    messages, buttons, commands, smalltalk = {}, {}, {}, []
+    for section, required, target in (("messages", REQUIRED_MESSAGES, messages), ("buttons", REQUIRED_BUTTONS, buttons)):
+        data = raw[section]
+        if not c.keys(data, _line(raw, section), required, [k for k in data if isinstance(data, dict)], what=section):
+            pass
+        if isinstance(data, dict):
+            for key, value in data.items():
+                params = MESSAGE_PARAMS.get(key, frozenset()) if section == "messages" else frozenset()
+                target[key] = c.localized(value, _line(data, key), f"{section}.{key}", params)
+    data = raw["commands"]
+    if c.keys(data, _line(raw, "commands"), REQUIRED_COMMANDS, what="commands"):
+        for key, words in data.items():
+            commands[key] = tuple(str(w) for w in words or [])
+    data = raw["smalltalk"]
+    if c.keys(data, _line(raw, "smalltalk"), SMALLTALK_INTENTS, what="smalltalk"):
+        for intent, item in data.items():
+            if c.keys(item, _line(data, intent), ("patterns", "reply"), what=f"smalltalk.{intent}"):
+                pats = c.phrasings(item["patterns"], _line(item, "patterns"), f"smalltalk.{intent}.patterns", 1, 1)
+                smalltalk.append(SmallTalk(intent, pats.vi + pats.en, c.localized(item["reply"], _line(item, "reply"), f"smalltalk.{intent}.reply")))
+    return messages, buttons, commands, tuple(smalltalk)
+
+
+def _check_lexicon(c: _Checker, raw: Any) -> Lexicon:
+    if not c.keys(raw, 1, ("abbreviations", "concepts"), ("fillers", "stopwords", "protected"), what="lexicon.yaml"):
+        return Lexicon()
+    for key, value in raw["abbreviations"].items():
+        if not (isinstance(value, str) or (isinstance(value, list) and value and all(isinstance(v, str) for v in value))):
+            c.report(_line(raw["abbreviations"], key), f"abbreviation {key!r} must map to a word or a list of words")
+    for key, value in raw["concepts"].items():
+        if not isinstance(value, list) or not value:
+            c.report(_line(raw["concepts"], key), f"concept {key!r} must list its phrases")
+    return Lexicon.from_dict(raw)
+
+
+def _content_version(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def load_knowledge(content_dir: Path | str = DEFAULT_CONTENT_DIR) -> KnowledgeBase:
+    """Load and validate everything under content_dir. Raises ContentError listing every problem."""
+    content_dir = Path(content_dir)
+    problems: list[Problem] = []
+    raw: dict[str, Any] = {}
+
+    def read(name: str):
+        path = content_dir / name
+        display = f"content/{name}" if content_dir.name == "content" else str(path)
+        if not path.exists():
+            problems.append(Problem(display, 1, "file is missing"))
+            return None, display
+        try:
+            return load(path, display), display
+        except YamlSyntaxError as exc:
+            problems.append(exc.problem)
+            return None, display
+
+    for name in ("locality.yaml", "lexicon.yaml", "topics.yaml", "messages.yaml", "faq.yaml"):
+        raw[name] = read(name)
+    has_oos = (content_dir / "out_of_scope.yaml").exists()
+    if has_oos:
+        raw["out_of_scope.yaml"] = read("out_of_scope.yaml")
+    guide_files = sorted((content_dir / "guides").glob("*.yaml"))
+    guides_raw = [(p.stem, read(f"guides/{p.name}")) for p in guide_files]
+    if problems:  # syntax errors: nothing else can be trusted
+        raise ContentError(problems)
+
+    locality = raw["locality.yaml"][0] or {}
+    c = _Checker(content_dir, locality)
+    c.file = raw["locality.yaml"][1]
+    c.keys(locality, 1, ("province", "hotlines", "offices", "links", "sources", "reviewed"), ("utilities", "wards"), what="locality.yaml")
+    c.date(locality.get("reviewed"), _line(locality, "reviewed"))
+    c.urls(locality.get("sources"), _line(locality, "sources"))
+
+    c.file = raw["lexicon.yaml"][1]
+    lexicon = _check_lexicon(c, raw["lexicon.yaml"][0])
+    c.file = raw["topics.yaml"][1]
+    topics = _load_topics(c, raw["topics.yaml"][0])
+    c.file = raw["messages.yaml"][1]
+    messages, buttons, commands, smalltalk = _load_messages(c, raw["messages.yaml"][0])
+    c.file = raw["faq.yaml"][1]
+    faqs = _load_faqs(c, raw["faq.yaml"][0])
+    out_of_scope = []
+    if has_oos:
+        c.file = raw["out_of_scope.yaml"][1]
+        out_of_scope = _load_out_of_scope(c, raw["out_of_scope.yaml"][0])
+    guides = []
+    for stem, (data, display) in guides_raw:
+        c.file = display
+        guide = _load_guide(c, data, stem)
+        if guide:
+            guides.append(guide)
+
+    # Cross-references and uniqueness
+    seen: dict[str, str] = {}
+    for faq in faqs:
+        if faq.id in seen:
+            c.problems.append(Problem(*faq.location.rsplit(":", 1)[0:1], int(faq.location.rsplit(":", 1)[1]), f"duplicate FAQ id {faq.id!r} (first at {seen[faq.id]})"))
+        seen[faq.id] = faq.location
+    guide_ids = {g.id for g in guides}
+    for faq in faqs:
+        if faq.guide and faq.guide not in guide_ids:
+            file, line = faq.location.rsplit(":", 1)
+            c.problems.append(Problem(file, int(line), f"FAQ {faq.id!r} links to guide {faq.guide!r}, which does not exist"))
+
+    kb = KnowledgeBase(
+        faqs=MappingProxyType({f.id: f for f in faqs}),
+        guides=MappingProxyType({g.id: g for g in guides}),
+        topics=MappingProxyType({t.id: t for t in topics}),
+        messages=MappingProxyType(messages),
+        buttons=MappingProxyType(buttons),
+        commands=MappingProxyType(commands),
+        smalltalk=smalltalk,
+        lexicon=lexicon,
+        locality=locality,
+        version=_content_version([content_dir / n for n in raw] + guide_files),
+        out_of_scope=tuple(out_of_scope),
+        content_dir=content_dir,
+    )
+    if not c.problems:
+        # Checks that need the whole knowledge base: rendered sizes and near-duplicate phrasings.
+        from .checks import check_rendered_sizes, check_near_duplicates
+
+        c.problems.extend(check_rendered_sizes(kb))
+        c.problems.extend(check_near_duplicates(kb))
+    if c.problems:
+        raise ContentError(c.problems)
+    return kb

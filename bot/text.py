@@ -1,0 +1,260 @@
+"""Vietnamese text handling shared by indexing and querying.
+
+One folding function is used on both sides so that NFC/NFD input, missing diacritics, "đ" written as "d",
+punctuation, emoji and invisible characters all stop mattering (see shared/reference/matching.md §1).
+The lexicon (content/lexicon.yaml) turns teencode and abbreviations into the words the content uses;
+a guarded typo repair fixes only tokens that cannot be Vietnamese syllables. PII redaction lives here too
+because everything that leaves the engine for logs or analytics must pass through it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+MAX_QUERY_CHARS = 500
+"""Longer questions are cut before matching: nobody's real question is longer, and fuzzy scoring is O(n²)."""
+
+_MARKS = re.compile(r"[\u0300-\u036f]")
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_D = str.maketrans("đĐðÐ", "dddd")
+_LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")
+# Control and format characters (C0/C1 controls, zero-width joiners, bidi marks), except newline and tab.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_VI_LETTERS = re.compile(r"[àáạảãâầấậẩẫăằắặẳẵèéẹẻẽêềếệểễìíịỉĩòóọỏõôồốộổỗơờớợởỡùúụủũưừứựửữỳýỵỷỹđ]", re.I)
+
+# A folded Vietnamese syllable: optional onset, one to three vowels, optional coda. Permissive on
+# purpose: it only decides which tokens are *certainly not* Vietnamese and may be typo-repaired.
+_SYLLABLE = re.compile(
+    r"^(?:ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnprstvx])?[aeiouy]{1,3}(?:ch|ng|nh|[cmnpt])?$"
+)
+_VNI_INSIDE = re.compile(r"[a-z][1-9][a-z]")  # "d9a8ng"; a trailing digit ("muc2") is a number, not VNI
+_TELEX_TONE = re.compile(r"(?<=[a-z])[sfrxj]$")
+_TELEX_MARKS = (("dd", "d"), ("aa", "a"), ("ee", "e"), ("oo", "o"), ("aw", "a"), ("ow", "o"), ("uw", "u"))
+
+
+def clean(text: str) -> str:
+    """Make user input safe to handle and show: NFC, no control or zero-width characters, bounded length.
+
+    Keeps diacritics and case (this is what a citizen typed, minus the invisible parts).
+    """
+    text = unicodedata.normalize("NFC", text or "")
+    text = _INVISIBLE.sub("", text).replace("\t", " ")
+    return text.strip()[:MAX_QUERY_CHARS]
+
+
+def fold(text: str) -> str:
+    """Fold to lowercase ASCII words: NFKD, strip combining marks, đ→d, non-alphanumerics → one space."""
+    s = unicodedata.normalize("NFKD", text)
+    s = _MARKS.sub("", s).translate(_D).lower()
+    return _NON_ALNUM.sub(" ", s).strip()
+
+
+def has_vietnamese_marks(text: str) -> bool:
+    """True when the text carries Vietnamese letters with diacritics (so it is certainly Vietnamese)."""
+    return bool(_VI_LETTERS.search(unicodedata.normalize("NFC", text)))
+
+
+def is_syllable(token: str) -> bool:
+    """Could this folded token be a Vietnamese syllable?"""
+    return bool(_SYLLABLE.match(token))
+
+
+def undo_ime(token: str) -> str | None:
+    """Undo Telex/VNI keystrokes left by a switched-off input method: ``ddawngf`` → ``dang``, ``d9a8ng`` → ``dang``.
+
+    Returns None when the result is still not a possible syllable.
+    """
+    candidate = re.sub(r"(?<=[a-z])[0-9]", "", token)  # VNI: digits typed after letters
+    if candidate != token and is_syllable(candidate):
+        return candidate
+    candidate = token
+    for src, dst in _TELEX_MARKS:
+        candidate = candidate.replace(src, dst)
+    candidate = candidate.replace("w", "u") if "w" in candidate else candidate
+    for attempt in (candidate, _TELEX_TONE.sub("", candidate)):
+        if attempt != token and is_syllable(attempt):
+            return attempt
+    return None
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """The curated vocabulary of content/lexicon.yaml, compiled for one-pass use."""
+
+    abbreviations: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    concepts: dict[str, str] = field(default_factory=dict)  # folded phrase -> concept token
+    fillers: frozenset[str] = frozenset()
+    stopwords: frozenset[str] = frozenset()
+    protected: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Lexicon":
+        abbreviations = {}
+        for key, value in (data.get("abbreviations") or {}).items():
+            readings = value if isinstance(value, list) else [value]
+            abbreviations[fold(str(key))] = tuple(fold(str(r)) for r in readings)
+        concepts = {}
+        for concept, phrases in (data.get("concepts") or {}).items():
+            for phrase in phrases:
+                concepts[fold(str(phrase))] = fold(str(concept))
+        return cls(
+            abbreviations=abbreviations,
+            concepts=concepts,
+            fillers=frozenset(fold(str(f)) for f in data.get("fillers") or []),
+            stopwords=frozenset(fold(str(s)) for s in data.get("stopwords") or []),
+            protected=frozenset(fold(str(p)) for p in data.get("protected") or []),
+        )
+
+    @property
+    def concept_tokens(self) -> frozenset[str]:
+        return frozenset(self.concepts.values())
+
+
+class Normaliser:
+    """fold → split letter|digit → abbreviations → IME/typo repair → concepts → drop fillers.
+
+    Stopwords are kept (their folded forms are ambiguous: "do" is đó, đỏ, đô); the matcher gives them
+    little weight instead.
+
+    Built once per KnowledgeBase: ``vocabulary`` is every folded token the content uses, which guards
+    the typo repair (a token already known is never "corrected").
+    """
+
+    def __init__(self, lexicon: Lexicon, vocabulary: set[str] | frozenset[str] = frozenset()):
+        self.lexicon = lexicon
+        self.vocabulary = frozenset(vocabulary)
+        self._vocab_list = sorted(t for t in self.vocabulary if len(t) >= 3 and not t.isdigit())
+        phrases = sorted(lexicon.concepts, key=lambda p: (-len(p), p))
+        self._concept_re = (
+            re.compile(r"(?<![a-z0-9])(?:" + "|".join(re.escape(p) for p in phrases) + r")(?![a-z0-9])")
+            if phrases
+            else None
+        )
+        fillers = sorted((f for f in lexicon.fillers if " " in f), key=len, reverse=True)
+        self._filler_phrase_re = (
+            re.compile(r"(?<![a-z0-9])(?:" + "|".join(re.escape(f) for f in fillers) + r")(?![a-z0-9])")
+            if fillers
+            else None
+        )
+        self._drop = lexicon.fillers
+        self._repair = lru_cache(maxsize=20000)(self._repair_uncached)
+
+    def split_codes(self, folded: str) -> list[str]:
+        """Tokens of a folded string, with letters and digits split apart unless the token is a code."""
+        tokens: list[str] = []
+        for token in folded.split():
+            if token in self.lexicon.protected or token in self.lexicon.abbreviations or token in self.vocabulary:
+                tokens.append(token)
+            elif _VNI_INSIDE.search(token) and (undone := undo_ime(token)) is not None:
+                tokens.append(undone)
+            else:
+                tokens.extend(_LETTER_DIGIT.sub(" ", token).split())
+        return tokens
+
+    def _repair_uncached(self, token: str) -> str:
+        if (
+            len(token) < 3
+            or token.isdigit()
+            or token in self.vocabulary
+            or token in self.lexicon.abbreviations
+            or token in self._drop
+            or token in self.lexicon.stopwords
+            or is_syllable(token)
+        ):
+            return token
+        undone = undo_ime(token)
+        if undone is not None:
+            return undone
+        if not self._vocab_list:
+            return token
+        best = process.extractOne(
+            token, self._vocab_list, scorer=OSA.normalized_similarity, score_cutoff=0.74
+        )
+        return best[0] if best else token
+
+    def repair(self, token: str) -> str:
+        """Repair a token that cannot be Vietnamese and is unknown to the content; leave all others alone."""
+        return self._repair(token)
+
+    def concepts(self, words: str) -> str:
+        """Replace every concept phrase by its concept token, longest first, in one pass."""
+        if self._concept_re is None:
+            return words
+        return self._concept_re.sub(lambda m: self.lexicon.concepts[m.group(0)], words)
+
+    def readings(self, text: str, *, repair: bool = True, max_variants: int = 8) -> list[list[str]]:
+        """All readings of a text as lists of content tokens (several when an abbreviation is ambiguous).
+
+        Index side passes ``repair=False`` (content is spelled correctly); query side repairs.
+        """
+        tokens = self.split_codes(fold(text))
+        slots: list[tuple[str, ...]] = []
+        for token in tokens:
+            if repair:
+                token = self.repair(token)
+            slots.append(self.lexicon.abbreviations.get(token, (token,)))
+        variants = []
+        for combo in itertools.islice(itertools.product(*slots), max_variants):
+            words = " ".join(combo)
+            if self._filler_phrase_re is not None:
+                words = self._filler_phrase_re.sub(" ", words)
+            words = self.concepts(words)
+            content = [t for t in words.split() if t not in self._drop]
+            if content not in variants:
+                variants.append(content)
+        return variants or [[]]
+
+    def tokens(self, text: str) -> list[str]:
+        """The first reading only: used at index time, where text has no ambiguous teencode."""
+        return self.readings(text, repair=False, max_variants=1)[0]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# PII redaction: everything that is logged or stored passes through redact().
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+_PLUS84 = re.compile(r"\+\s?84")
+# A run of digits, possibly in groups of 3+ split by one space, dot or dash ("0912 345 678", "001.203.004.567");
+# "năm 2025 10 triệu" stays two numbers.
+_DIGIT_RUN = re.compile(r"(?<![\w])(\+?\d+(?:[ .\-]\d{3,})*)(?![\w])")
+_EVN_CODE = re.compile(r"\bP[A-Z]\d{2}[A-Z0-9]{9}\b", re.I)
+_YEAR = re.compile(r"^(19|20)\d\d$")
+
+
+def _classify_digits(run: str) -> str | None:
+    digits = re.sub(r"\D", "", run)
+    n = len(digits)
+    if run.startswith("+84") or (digits.startswith("84") and n == 11):
+        return "<phone>"
+    if digits.startswith("0") and n in (10, 11):
+        return "<phone>"
+    if n == 12 or n == 9:
+        return "<id-number>"
+    if n >= 13 or n in (10, 11):
+        return "<account-number>"
+    if 6 <= n <= 8:
+        return "<code>"
+    if n in (4, 5) and not _YEAR.match(digits):
+        return "<code>"
+    return None
+
+
+def redact(text: str) -> str:
+    """Remove ID numbers (12 and 9 digits), phone numbers, emails, OTP-like codes, bank account numbers
+    and electricity customer codes. Short numbers (amounts like "10 triệu", years, ages) are kept."""
+    text = _EMAIL.sub("<email>", text)
+    text = _EVN_CODE.sub("<customer-code>", text)
+    text = _PLUS84.sub("+84", text)
+
+    def replace(match: re.Match) -> str:
+        label = _classify_digits(match.group(1))
+        return label if label else match.group(0)
+
+    return _DIGIT_RUN.sub(replace, text)
