@@ -1,0 +1,130 @@
+"""Command line: `python -m bot {chat,ask,check}` (also installed as `digiguide`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .engine import Engine, Incoming, Outcome
+from .knowledge import ContentError, KnowledgeBase, load_knowledge
+from .replies import numbered_text
+
+ASK_KINDS = {"faq", "guide", "suggest", "smalltalk", "fallback"}
+
+
+def _load(content_dir: Path) -> KnowledgeBase:
+    try:
+        return load_knowledge(content_dir)
+    except ContentError as exc:
+        print(f"Content is invalid ({len(exc.problems)} problem(s)); fix these and try again:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        sys.exit(1)
+
+
+def ask_record(outcome: Outcome) -> dict:
+    """The `ask --json` contract of DESIGN.md, built from one engine outcome."""
+    event, match = outcome.event, outcome.match
+    kind = event.kind if event.kind in ASK_KINDS else "fallback"
+    if kind == "guide_step":
+        kind = "guide"
+    suggestions = []
+    if match is not None and kind == "suggest":
+        for scored in match.alternatives:
+            entry = scored.entry
+            title = entry.title.get(event.lang) if hasattr(entry.title, "get") else entry.title(event.lang)
+            suggestions.append({"id": entry.id, "topic": entry.topic, "title": title})
+    entry_id = event.entry_id if kind in ("faq", "guide", "suggest") else None
+    topic = event.topic if kind in ("faq", "guide", "suggest") else None
+    return {
+        "kind": kind,
+        "topic": topic,
+        "id": entry_id,
+        "score": round(float(match.score if match else 0.0), 4),
+        "lang": event.lang,
+        "text": "\n\n".join(r.text for r in outcome.replies),
+        "suggestions": suggestions,
+    }
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .state import MemoryStateStore
+
+    engine = Engine(_load(args.content), MemoryStateStore(), salt="ask")
+    hint = args.lang
+
+    def one(question: str, n: int) -> Outcome:
+        # A fresh user per question: `ask` is stateless; --lang forces the reply language.
+        incoming = Incoming("cli", f"ask-{n}", text=question, lang=hint)
+        outcome = engine.handle(incoming)
+        engine.store.delete(outcome.event.user)
+        return outcome
+
+    if args.jsonl:
+        out = sys.stdout
+        for n, line in enumerate(sys.stdin):
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            out.write(json.dumps(ask_record(one(line, n)), ensure_ascii=False) + "\n")
+        return 0
+    question = " ".join(args.question)
+    if not question:
+        print("usage: python -m bot ask \"question\"", file=sys.stderr)
+        return 2
+    outcome = one(question, 0)
+    if args.json:
+        print(json.dumps(ask_record(outcome), ensure_ascii=False))
+    else:
+        for reply in outcome.replies:
+            print(numbered_text(reply))
+            print()
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from .channels import console
+    from .config import Settings
+    from .state import SqliteStateStore
+
+    settings = Settings.load()
+    kb = _load(args.content)
+    store = SqliteStateStore(settings.db_path)
+    console.run(Engine(kb, store, settings.salt))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    kb = _load(args.content)
+    steps = sum(len(g.steps) for g in kb.guides.values())
+    print(
+        f"Content OK (version {kb.version}): {len(kb.faqs)} FAQ entries, {len(kb.guides)} guides ({steps} steps), "
+        f"{len(kb.topics)} topics, {len(kb.smalltalk)} small-talk intents."
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="digiguide", description="DigiGuide: digital-skills assistant for citizens")
+    parser.add_argument("--content", type=Path, default=None, help="content folder (default: the bundled content/)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ask = sub.add_parser("ask", help="answer one question (or many with --jsonl)")
+    ask.add_argument("question", nargs="*")
+    ask.add_argument("--lang", choices=["vi", "en"], help="force the reply language")
+    group = ask.add_mutually_exclusive_group()
+    group.add_argument("--json", action="store_true", help="print one JSON object")
+    group.add_argument("--jsonl", action="store_true", help="read questions from stdin, one per line; write JSON lines")
+    sub.add_parser("chat", help="talk to the bot in the terminal")
+    sub.add_parser("check", help="validate the content; exit 1 with file:line messages when invalid")
+    args = parser.parse_args(argv)
+    if args.content is None:
+        from .knowledge import DEFAULT_CONTENT_DIR
+
+        args.content = DEFAULT_CONTENT_DIR
+    return {"ask": cmd_ask, "chat": cmd_chat, "check": cmd_check}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Settings from the environment and .env, validated once at start into one frozen dataclass.
+
+Secrets (tokens, salt) are held here and nowhere else; `describe()` prints settings with secrets masked.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from .knowledge import DEFAULT_CONTENT_DIR
+
+SECRET_FIELDS = {"salt", "dashboard_token", "telegram_token", "telegram_webhook_secret", "zalo_token", "zalo_webhook_secret"}
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db_path: Path = Path("data/digiguide.db")
+    content_dir: Path = DEFAULT_CONTENT_DIR
+    salt: str = field(default="", repr=False)
+    dashboard_token: str = field(default="", repr=False)
+    telegram_token: str = field(default="", repr=False)
+    telegram_api_base: str = "https://api.telegram.org/bot"
+    telegram_webhook_url: str = ""
+    telegram_webhook_secret: str = field(default="", repr=False)
+    zalo_token: str = field(default="", repr=False)
+    zalo_api_base: str = "https://bot-api.zaloplatforms.com"
+    zalo_webhook_url: str = ""
+    zalo_webhook_secret: str = field(default="", repr=False)
+
+    @classmethod
+    def load(cls, env: dict[str, str] | None = None, env_file: Path | str | None = ".env") -> "Settings":
+        """Environment wins over .env; .env wins over defaults. Missing salt is generated and kept
+        next to the database so hashed user ids stay stable across restarts."""
+        values: dict[str, str] = {}
+        if env_file and Path(env_file).exists():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if env is None else env)
+        get = lambda name, default="": values.get(name, default).strip()  # noqa: E731
+        try:
+            port = int(get("DIGIGUIDE_PORT", "8080"))
+        except ValueError as exc:
+            raise SettingsError(f"DIGIGUIDE_PORT must be a number, got {get('DIGIGUIDE_PORT')!r}") from exc
+        if not 0 <= port <= 65535:
+            raise SettingsError(f"DIGIGUIDE_PORT must be between 0 and 65535, got {port}")
+        settings = cls(
+            host=get("DIGIGUIDE_HOST", "127.0.0.1"),
+            port=port,
+            db_path=Path(get("DIGIGUIDE_DB", "data/digiguide.db")),
+            content_dir=Path(get("DIGIGUIDE_CONTENT", str(DEFAULT_CONTENT_DIR))),
+            salt=get("DIGIGUIDE_SALT"),
+            dashboard_token=get("DIGIGUIDE_DASHBOARD_TOKEN"),
+            telegram_token=get("TELEGRAM_BOT_TOKEN"),
+            telegram_api_base=get("TELEGRAM_API_BASE", "https://api.telegram.org/bot"),
+            telegram_webhook_url=get("TELEGRAM_WEBHOOK_URL"),
+            telegram_webhook_secret=get("TELEGRAM_WEBHOOK_SECRET"),
+            zalo_token=get("ZALO_BOT_TOKEN"),
+            zalo_api_base=get("ZALO_API_BASE", "https://bot-api.zaloplatforms.com").rstrip("/"),
+            zalo_webhook_url=get("ZALO_WEBHOOK_URL"),
+            zalo_webhook_secret=get("ZALO_WEBHOOK_SECRET"),
+        )
+        if not settings.salt:
+            settings = settings.with_salt(load_or_create_secret(settings.db_path.parent / "salt"))
+        return settings
+
+    def with_salt(self, salt: str) -> "Settings":
+        from dataclasses import replace
+
+        return replace(self, salt=salt)
+
+    def describe(self) -> dict[str, str]:
+        """Every setting, secrets shown only as set / not set (safe to log)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = ("set" if value else "not set") if f.name in SECRET_FIELDS else str(value)
+        return out
+
+
+def load_or_create_secret(path: Path) -> str:
+    """A random secret kept in a file readable by the owner only, created on first use."""
+    if path.exists():
+        value = path.read_text().strip()
+        if value:
+            return value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value

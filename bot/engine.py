@@ -1,0 +1,297 @@
+"""The conversation: Incoming -> [Reply] + Event. Knows no channel.
+
+Every channel (console, web, Telegram, Zalo) turns its platform's update into an `Incoming` and renders
+the `Reply`s it gets back; the engine decides everything else: commands, typed numbers, guide navigation,
+answers, suggestions, fallbacks, feedback, language, and the analytics `Event` of the interaction
+(redacted and pseudonymous before it leaves this module).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from . import present
+from .knowledge import FAQ, Guide, KnowledgeBase
+from .matcher import Match, Matcher
+from .privacy import hash_user
+from .replies import Reply, split_reply
+from .state import StateStore, UserState
+from .text import clean, fold, redact
+
+DEFAULT_MAX_LEN = 4096
+_START_PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One thing a citizen did: typed text, or tapped a button (action), or opened a start link."""
+
+    channel: str
+    user_id: str
+    text: str | None = None
+    action: str | None = None
+    start_payload: str | None = None  # deep-link payload; an empty string means a plain /start
+    lang_hint: str | None = None  # the platform's idea of the user's language, used on first contact
+    lang: str | None = None  # force the reply language (e.g. `ask --lang en`); detection is then ignored
+    max_len: int = DEFAULT_MAX_LEN
+
+
+@dataclass(frozen=True)
+class Event:
+    """What analytics gets: no raw text, no raw user id."""
+
+    ts: float
+    channel: str
+    user: str
+    lang: str
+    kind: str
+    topic: str | None = None
+    entry_id: str | None = None
+    guide_step: int | None = None
+    score: float | None = None
+    question: str | None = None
+    source: str | None = None
+    ward: str | None = None
+    feedback: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    replies: list[Reply]
+    event: Event
+    match: Match | None = None
+
+
+@dataclass
+class _Turn:
+    """Mutable scratch space for one interaction."""
+
+    state: UserState
+    lang: str
+    lang_locked: bool = False
+    replies: list[Reply] = field(default_factory=list)
+    kind: str = "fallback"
+    entry: FAQ | Guide | None = None
+    topic: str | None = None
+    step: int | None = None
+    score: float | None = None
+    feedback: str | None = None
+    match: Match | None = None
+
+
+class Engine:
+    def __init__(self, kb: KnowledgeBase, store: StateStore, salt: str, matcher: Matcher | None = None):
+        self.kb = kb
+        self.matcher = matcher or Matcher(kb)
+        self.store = store
+        self.salt = salt
+        self._commands = {fold(w): name for name, words in kb.commands.items() for w in words}
+
+    def with_knowledge(self, kb: KnowledgeBase) -> "Engine":
+        """A new engine on new content (hot reload), sharing the state store."""
+        return Engine(kb, self.store, self.salt)
+
+    # -- entry point ----------------------------------------------------------------------------------------
+    def handle(self, incoming: Incoming) -> Outcome:
+        user = hash_user(self.salt, incoming.channel, incoming.user_id)
+        state = self.store.get(user)
+        lang = state.lang or (incoming.lang_hint if incoming.lang_hint in ("vi", "en") else "vi")
+        turn = _Turn(state=state, lang=incoming.lang or lang, lang_locked=incoming.lang in ("vi", "en"))
+        question = None
+        if incoming.action is not None:
+            self._action(turn, incoming.action.strip())
+        elif incoming.start_payload is not None:
+            self._start(turn, incoming.start_payload)
+        else:
+            text = clean(incoming.text or "")
+            question = fold(redact(text)) or None
+            self._text(turn, text)
+
+        replies = [self._remember_options(turn, r) for r in turn.replies]
+        state = turn.state.evolve(lang=turn.lang)
+        self.store.put(user, state)
+        split = [part for r in replies for part in split_reply(r, incoming.max_len)]
+        event = Event(
+            ts=time.time(),
+            channel=incoming.channel,
+            user=user,
+            lang=turn.lang,
+            kind=turn.kind,
+            topic=turn.topic or (turn.entry.topic if turn.entry else None),
+            entry_id=turn.entry.id if turn.entry else None,
+            guide_step=turn.step,
+            score=turn.score,
+            question=question,
+            source=state.source,
+            ward=state.ward,
+            feedback=turn.feedback,
+        )
+        return Outcome(split, event, turn.match)
+
+    def _remember_options(self, turn: _Turn, reply: Reply) -> Reply:
+        if reply.buttons:
+            turn.state = turn.state.evolve(options=tuple(b.action for b in reply.flat_buttons))
+        return reply
+
+    # -- text -----------------------------------------------------------------------------------------------
+    def _text(self, turn: _Turn, text: str) -> None:
+        if text.startswith("/"):
+            self._command(turn, text)
+            return
+        folded = fold(text)
+        if not folded:
+            turn.kind = "empty"
+            turn.replies.append(present.fallback(self.kb, turn.lang, "empty"))
+            return
+        if folded.isdigit():
+            n = int(folded)
+            if 1 <= n <= len(turn.state.options):
+                self._action(turn, turn.state.options[n - 1])
+                return
+        command = self._commands.get(folded)
+        if command and self._word_command(turn, command):
+            return
+        self._question(turn, text)
+
+    def _word_command(self, turn: _Turn, command: str) -> bool:
+        state = turn.state
+        if command in ("next", "prev"):
+            if not state.guide_id or state.guide_id not in self.kb.guides:
+                turn.kind = "guide_none"
+                turn.replies.append(present.menu(self.kb, turn.lang, self.kb.message("guide_none", turn.lang)))
+                return True
+            step = state.guide_step + (1 if command == "next" else -1)
+            self._action(turn, f"g:{state.guide_id}:{step}")
+            return True
+        action = {"menu": "m", "help": "?", "hotline": "h", "lang_en": "l:en", "lang_vi": "l:vi"}.get(command)
+        if action:
+            self._action(turn, action)
+            return True
+        return False
+
+    def _question(self, turn: _Turn, text: str) -> None:
+        match = self.matcher.search(text)
+        turn.match = match
+        turn.score = match.score
+        if match.lang and not turn.lang_locked:
+            turn.lang = match.lang
+        lang = turn.lang
+        if match.kind == "smalltalk":
+            turn.kind = "smalltalk"
+            reply = next(s.reply for s in self.kb.smalltalk if s.intent == match.intent)
+            turn.replies.append(present.menu(self.kb, lang, reply.get(lang)))
+        elif match.kind == "answer" and isinstance(match.entry, Guide):
+            self._open_guide(turn, match.entry, 0)
+            turn.kind = "guide"
+        elif match.kind == "answer":
+            self._show_faq(turn, match.entry)
+        elif match.kind == "suggest":
+            turn.kind = "suggest"
+            entries = [s.entry for s in match.alternatives]
+            turn.entry = match.entry
+            turn.state = turn.state.evolve(suggestions=tuple(present.entry_action(e) for e in entries))
+            turn.replies.append(present.suggestions(self.kb, entries, lang))
+        else:
+            turn.kind = "fallback"
+            turn.replies.append(present.fallback(self.kb, lang))
+
+    def _show_faq(self, turn: _Turn, faq: FAQ) -> None:
+        turn.kind = "faq"
+        turn.entry = faq
+        turn.state = turn.state.evolve(last_entry=faq.id, guide_id=None, guide_step=0)
+        turn.replies.append(present.faq_answer(self.kb, faq, turn.lang))
+
+    def _open_guide(self, turn: _Turn, guide: Guide, step: int) -> None:
+        step = min(max(step, 0), len(guide.steps) + 1)
+        turn.kind = "guide_step"
+        turn.entry = guide
+        turn.step = step
+        turn.state = turn.state.evolve(guide_id=guide.id, guide_step=step, last_entry=guide.id)
+        turn.replies.append(present.guide_page(self.kb, guide, step, turn.lang))
+
+    # -- commands and actions -------------------------------------------------------------------------------
+    def _command(self, turn: _Turn, text: str) -> None:
+        name, _, arg = text[1:].partition(" ")
+        name = name.split("@", 1)[0].lower()  # "/start@DigiGuideBot" in Telegram groups
+        arg = arg.strip()
+        if name == "start":
+            self._start(turn, arg)
+        elif name == "help":
+            self._action(turn, "?")
+        elif name == "menu":
+            self._action(turn, "m")
+        elif name == "lang":
+            wanted = fold(arg)[:2]
+            self._action(turn, f"l:{wanted if wanted in ('vi', 'en') else ('vi' if turn.lang == 'en' else 'en')}")
+        else:
+            turn.kind = "unknown_command"
+            turn.replies.append(present.menu(self.kb, turn.lang, self.kb.message("help", turn.lang)))
+
+    def _start(self, turn: _Turn, payload: str) -> None:
+        """/start with an optional deep-link payload: g-<guide>, t-<topic>, f-<faq> or menu.
+        Anything unknown or malformed falls back to the plain welcome."""
+        payload = (payload or "").strip()
+        target = None
+        if payload and _START_PAYLOAD.match(payload):
+            kind, _, ident = payload.partition("-")
+            if kind == "g" and ident in self.kb.guides:
+                target = f"g:{ident}:0"
+            elif kind == "t" and ident in self.kb.topics:
+                target = f"t:{ident}"
+            elif kind == "f" and ident in self.kb.faqs:
+                target = f"f:{ident}"
+            if target and not turn.state.source:
+                turn.state = turn.state.evolve(source=payload)
+        turn.replies.append(present.menu(self.kb, turn.lang, self.kb.message("welcome", turn.lang)))
+        if target:
+            self._action(turn, target)
+        turn.kind = "start"
+
+    def _action(self, turn: _Turn, action: str) -> None:
+        kb, lang = self.kb, turn.lang
+        head, _, rest = action.partition(":")
+        if head == "m":
+            turn.kind = "menu"
+            turn.replies.append(present.menu(kb, lang))
+        elif head == "?":
+            turn.kind = "help"
+            turn.replies.append(present.menu(kb, lang, kb.message("help", lang)))
+        elif head == "h":
+            turn.kind = "hotline"
+            turn.replies.append(present.hotlines(kb, lang))
+        elif head == "l" and rest in ("vi", "en"):
+            turn.kind = "lang"
+            turn.lang = rest
+            turn.replies.append(present.menu(kb, rest, kb.message("lang_set", rest)))
+        elif head == "t" and rest.split(":")[0] in kb.topics:
+            topic, _, page = rest.partition(":")
+            turn.kind = "topic"
+            turn.topic = topic
+            turn.replies.append(present.topic_page(kb, topic, int(page) if page.isdigit() else 1, lang))
+        elif head == "f" and rest in kb.faqs:
+            self._show_faq(turn, kb.faqs[rest])
+        elif head == "g" and rest.rpartition(":")[0] in kb.guides and rest.rpartition(":")[2].lstrip("-").isdigit():
+            guide_id, _, step = rest.rpartition(":")
+            self._open_guide(turn, kb.guides[guide_id], int(step))
+        elif head == "s" and rest.isdigit() and 1 <= int(rest) <= len(turn.state.suggestions):
+            self._action(turn, turn.state.suggestions[int(rest) - 1])
+            turn.kind = "suggestion"
+        elif head == "fb" and rest.count(":") == 1:
+            entry_id, _, verdict = rest.partition(":")
+            entry = kb.faqs.get(entry_id) or kb.guides.get(entry_id)
+            if entry is None or verdict not in ("up", "down"):
+                self._stale(turn)
+                return
+            turn.kind = "feedback"
+            turn.entry = entry
+            turn.feedback = verdict
+            turn.replies.append(Reply(kb.message("feedback_up" if verdict == "up" else "feedback_down", lang), present.menu_buttons(kb, lang) if verdict == "down" else ()))
+        else:
+            self._stale(turn)
+
+    def _stale(self, turn: _Turn) -> None:
+        """A button from old content or a forged action: say so politely and show the menu."""
+        turn.kind = "stale_action"
+        turn.replies.append(present.menu(self.kb, turn.lang, self.kb.message("stale_action", turn.lang)))
