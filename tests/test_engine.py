@@ -1,0 +1,217 @@
+"""Conversation flows as a citizen lives them: guides by button and by number, suggestions, fallback,
+language, feedback, state across a restart, and bad input."""
+
+import pytest
+
+from bot.engine import Engine, Incoming
+from bot.replies import numbered_text
+from bot.state import SqliteStateStore
+
+
+def say(engine, text=None, user="citizen-1", channel="console", **kw):
+    return engine.handle(Incoming(channel, user, text=text, **kw))
+
+
+def tap(engine, action, user="citizen-1", channel="console"):
+    return engine.handle(Incoming(channel, user, action=action))
+
+
+def labels(outcome):
+    return [b.label for r in outcome.replies for b in r.flat_buttons]
+
+
+def actions(outcome):
+    return [b.action for r in outcome.replies for b in r.flat_buttons]
+
+
+def test_start_shows_welcome_and_topic_menu(engine, kb):
+    out = engine.handle(Incoming("console", "u", start_payload=""))
+    assert "DigiGuide" in out.replies[0].text
+    assert [f"t:{t}" for t in kb.topics] == actions(out)[: len(kb.topics)]
+    assert out.event.kind == "start"
+
+
+def test_question_without_diacritics_gets_the_answer_with_feedback_and_guide_buttons(engine, kb):
+    out = say(engine, "quen mat khau vneid thi lam sao")
+    assert out.event.kind == "faq" and out.event.entry_id == "eid-forgot-password"
+    text = out.replies[0].text
+    assert "Quên mật khẩu" in text
+    assert "fb:eid-forgot-password:up" in actions(out) and "fb:eid-forgot-password:down" in actions(out)
+    assert "g:eid-forgot-password:0" in actions(out)
+
+
+def test_guide_walked_forward_and_back_by_button(engine, kb):
+    guide = kb.guides["eid-activate"]
+    out = tap(engine, "g:eid-activate:0")
+    assert guide.title.vi in out.replies[0].text and "Cần chuẩn bị" in out.replies[0].text
+    out = tap(engine, "g:eid-activate:1")
+    assert out.replies[0].text.startswith(f"Bước 1/{len(guide.steps)}")
+    assert guide.steps[0].vi in out.replies[0].text
+    assert actions(out)[:2] == ["g:eid-activate:0", "g:eid-activate:2"]
+    out = tap(engine, "g:eid-activate:2")
+    assert guide.steps[1].vi in out.replies[0].text
+    out = tap(engine, "g:eid-activate:1")
+    assert guide.steps[0].vi in out.replies[0].text
+    out = tap(engine, f"g:eid-activate:{len(guide.steps) + 1}")
+    assert guide.problems[0].problem.vi in out.replies[0].text
+    assert "fb:eid-activate:up" in actions(out)
+
+
+def test_guide_walked_by_typed_numbers_and_words(engine, kb):
+    guide = kb.guides["qr-pay-shop"]
+    tap(engine, "g:qr-pay-shop:0")
+    out = say(engine, "1")  # "1. ▶ Bắt đầu"
+    assert guide.steps[0].vi in out.replies[0].text
+    out = say(engine, "tiếp")
+    assert guide.steps[1].vi in out.replies[0].text
+    out = say(engine, "tiep theo")
+    assert guide.steps[2].vi in out.replies[0].text
+    out = say(engine, "lùi")
+    assert guide.steps[1].vi in out.replies[0].text
+    out = say(engine, "2")  # "2. Tiếp ▶"
+    assert guide.steps[2].vi in out.replies[0].text
+    out = say(engine, "3")  # "3. ☰ Menu"
+    assert out.event.kind == "menu"
+
+
+def test_next_without_an_open_guide_explains_and_offers_the_menu(engine):
+    out = say(engine, "tiếp", user="fresh")
+    assert out.event.kind == "guide_none"
+    assert "t:eid" in actions(out)
+
+
+def test_one_word_query_gets_suggestions_and_a_number_picks_one(engine, kb):
+    out = say(engine, "vneid")
+    assert out.event.kind == "suggest"
+    assert out.replies[0].text.startswith("Có phải bạn muốn hỏi")
+    suggestions = [a for a in actions(out) if a.startswith("s:")]
+    assert suggestions == ["s:1", "s:2", "s:3"]
+    second_title = labels(out)[1]
+    out = say(engine, "2")
+    assert out.event.kind == "suggestion"
+    entry = kb.faqs.get(out.event.entry_id) or kb.guides.get(out.event.entry_id)
+    title = entry.title("vi") if hasattr(entry, "questions") and callable(entry.title) else entry.title.vi
+    assert title == second_title
+
+
+def test_tapping_a_suggestion_button_opens_it(engine):
+    say(engine, "cccd")
+    out = tap(engine, "s:1")
+    assert out.event.kind == "suggestion" and out.event.entry_id
+
+
+def test_out_of_scope_question_falls_back_with_hotline_and_menu(engine, kb):
+    out = say(engine, "thời tiết hôm nay ở Việt Trì thế nào")
+    assert out.event.kind == "fallback"
+    assert kb.locality["hotlines"]["portal"]["number"] in out.replies[0].text
+    assert "t:eid" in actions(out)
+
+
+def test_english_question_gets_an_english_answer_and_lang_switches(engine):
+    out = say(engine, "how do I activate my VNeID account")
+    assert out.event.lang == "en" and out.event.entry_id in ("eid-activate-howto", "eid-activate")
+    assert "Did this answer help you?" in out.replies[0].text or "Step" in out.replies[0].text
+    out = say(engine, "/lang vi")
+    assert out.event.lang == "vi" and out.replies[0].text.startswith("Đã chuyển sang tiếng Việt")
+    out = say(engine, "menu")
+    assert out.replies[0].text == "Bạn cần hỗ trợ về chủ đề nào?"
+    out = tap(engine, "l:en")
+    assert out.replies[0].text == "Switched to English."
+    out = say(engine, "1")  # first topic, in English now
+    assert out.event.kind == "topic" and "pick a question" in out.replies[0].text
+
+
+def test_feedback_is_recorded_on_the_event(engine):
+    say(engine, "quen mat khau vneid")
+    out = tap(engine, "fb:eid-forgot-password:down")
+    assert (out.event.kind, out.event.entry_id, out.event.feedback) == ("feedback", "eid-forgot-password", "down")
+    assert "cải thiện" in out.replies[0].text
+
+
+def test_small_talk_gets_a_friendly_reply_and_the_menu(engine):
+    for text, fragment in [("chào bạn", "Chào bạn"), ("cảm ơn nhiều nha", "Không có gì"), ("bạn là ai", "DigiGuide"), ("bye", "Tạm biệt")]:
+        out = say(engine, text)
+        assert out.event.kind == "smalltalk" and fragment in out.replies[0].text, text
+        assert "t:eid" in actions(out)
+
+
+def test_deep_link_payload_opens_a_guide_and_bad_payloads_fall_back_to_welcome(engine, kb):
+    out = engine.handle(Incoming("console", "d1", start_payload="g-eid-activate"))
+    assert len(out.replies) == 2 and kb.guides["eid-activate"].title.vi in out.replies[1].text
+    out = engine.handle(Incoming("console", "d2", start_payload="t-qr"))
+    assert "t:qr:2" in actions(out) or "f:qr-what-is-vietqr" in actions(out)
+    for bad in ["g-no-such-guide", "x" * 80, "<script>", "g-eid-activate;drop"]:
+        out = engine.handle(Incoming("console", "d3", start_payload=bad))
+        assert len(out.replies) == 1 and "DigiGuide" in out.replies[0].text
+
+
+def test_stale_or_forged_actions_get_a_polite_reply(engine):
+    for action in ["g:deleted-guide:2", "f:nope", "fb:eid-what-is:sideways", "zz", "s:9", "g:eid-activate:x"]:
+        out = tap(engine, action)
+        assert out.event.kind == "stale_action" and "Nút này đã cũ" in out.replies[0].text, action
+
+
+@pytest.mark.parametrize(
+    "text, kind",
+    [("", "empty"), ("   ", "empty"), ("😀😀😀", "empty"), ("\u200b\x00\x07", "empty"), ("???", "empty")],
+)
+def test_empty_like_input_asks_for_a_typed_question(engine, text, kind):
+    out = say(engine, text)
+    assert out.event.kind == kind
+    assert "gõ câu hỏi" in out.replies[0].text
+
+
+def test_huge_input_is_answered_not_crashed(engine):
+    out = say(engine, "quên mật khẩu vneid " + "a" * 10_000)
+    assert out.replies and len(out.replies[0].text) < 4096
+    out = say(engine, "x" * 10_000)
+    assert out.event.kind in ("fallback", "suggest")
+
+
+def test_html_in_a_question_is_never_echoed(engine):
+    out = say(engine, "<script>alert('x')</script><b>kích hoạt vneid</b>")
+    assert all("<script>" not in r.text for r in out.replies)
+
+
+def test_nfd_input_is_understood_like_nfc(engine):
+    import unicodedata
+
+    nfc = say(engine, "quên mật khẩu vneid", user="a").event.entry_id
+    nfd = say(engine, unicodedata.normalize("NFD", "quên mật khẩu vneid"), user="b").event.entry_id
+    assert nfc == nfd == "eid-forgot-password"
+
+
+def test_event_carries_no_raw_text_or_raw_user_id(engine):
+    out = say(engine, "số cccd 001203004567, sdt 0912345678 mà ko nhận được otp", user="telegram-user-987654")
+    event = out.event
+    assert "001203004567" not in event.question and "0912345678" not in event.question
+    assert "987654" not in event.user and len(event.user) == 32
+
+
+def test_replies_are_split_under_the_channel_limit(engine):
+    out = engine.handle(Incoming("zalo", "z", text="quen mat khau vneid", max_len=200))
+    assert len(out.replies) > 1 and all(len(r.text) <= 200 for r in out.replies)
+    assert out.replies[-1].buttons and not out.replies[0].buttons
+
+
+def test_state_survives_a_restart(kb, matcher, tmp_path):
+    path = tmp_path / "state.db"
+    first = Engine(kb, SqliteStateStore(path), salt="s", matcher=matcher)
+    tap(first, "l:en")
+    tap(first, "g:portal-login-vneid:2")
+    first.store.close()
+
+    second = Engine(kb, SqliteStateStore(path), salt="s", matcher=matcher)
+    out = say(second, "next")
+    assert out.event.lang == "en"
+    assert kb.guides["portal-login-vneid"].steps[2].en in out.replies[0].text
+    # the database holds only hashed ids
+    assert b"citizen-1" not in path.read_bytes()
+
+
+def test_numbered_rendering_matches_typed_numbers(engine):
+    out = say(engine, "menu")
+    text = numbered_text(out.replies[0])
+    assert "1. 🪪" in text
+    out = say(engine, "7")
+    assert out.event.kind == "topic" and out.event.topic == "signature"
