@@ -34,7 +34,7 @@ ENGLISH_FUNCTION_WORDS = frozenset(
 )
 # Words that may surround a greeting or a thanks without making it a question.
 SMALLTALK_FILLER = frozenset("bot digiguide nhieu lam rat very much so oi ad thu nhe nha da vang ok oke roi ai alo day there ko k hok".split())
-CANDIDATES = 30
+CANDIDATES = 20
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,6 @@ class Matcher:
         for item in kb.smalltalk:
             for pattern in item.patterns:
                 self.smalltalk.setdefault(fold(pattern), item.intent)
-        self._smalltalk_patterns = sorted(((p.split(), i) for p, i in self.smalltalk.items()), key=lambda x: -len(x[0]))
         self._smalltalk_filler = kb.lexicon.fillers | kb.lexicon.stopwords | SMALLTALK_FILLER
 
     # -- query side -----------------------------------------------------------------------------------------
@@ -198,27 +197,27 @@ class Matcher:
     def detect_smalltalk(self, folded: str) -> str | None:
         """A greeting, thanks, goodbye... with nothing else of substance in the message.
 
-        Small-talk phrases are removed longest first; if only filler words remain, it is small talk and the
-        intent is that of the longest phrase found ("thoi nhe chao ban" -> goodbye? no: "chao ban" -> greeting).
+        Left to right, each word must start a small-talk phrase (longest first) or be a filler word;
+        the first word of substance means it is a question, not small talk.
         """
         if folded in self.smalltalk:
             return self.smalltalk[folded]
         words = folded.split()
         if len(words) > 12:
             return None
-        found: list[tuple[int, str]] = []
-        for pattern, intent in self._smalltalk_patterns:
-            size = len(pattern)
-            i = 0
-            while i + size <= len(words):
-                if words[i : i + size] == pattern:
-                    found.append((size, intent))
-                    words = words[:i] + words[i + size :]
-                else:
-                    i += 1
-        if found and all(w in self._smalltalk_filler for w in words):
-            return found[0][1]
-        return None
+        intent, i = None, 0
+        while i < len(words):
+            for size in range(min(4, len(words) - i), 0, -1):
+                found = self.smalltalk.get(" ".join(words[i : i + size]))
+                if found:
+                    intent = intent or found
+                    i += size
+                    break
+            else:
+                if words[i] not in self._smalltalk_filler:
+                    return None
+                i += 1
+        return intent
 
     def _retrieve(self, terms: set[str]) -> list[int]:
         scores = self._scores
@@ -248,37 +247,36 @@ class Matcher:
             return 0.5 * (self.weight(a) + self.weight(b)) / 2
         return self.max_idf
 
-    def _score(self, tokens: list[str], doc: _Doc) -> float:
-        q_terms = set(_terms(tokens))
-        q_mass = sum(self.weight(t) for t in q_terms)
-        shared = q_terms & doc.terms
-        shared_mass = sum(self.idf[t] for t in shared)
-        cov_q = shared_mass / q_mass if q_mass else 0.0
-        cov_d = shared_mass / doc.mass if doc.mass else 0.0
-        tsr = fuzz.ratio(" ".join(sorted(tokens)), doc.sorted_text) / 100.0
-        wq, wd, wt, wa = self.thresholds.weights
-        score = wq * cov_q + wd * cov_d + wt * tsr
-        if wa:
-            in_answer = q_terms & self.answer_terms.get(id(doc.entry), frozenset())
-            score += wa * (sum(self.weight(t) for t in in_answer) / q_mass if q_mass else 0.0)
-        return score
-
     def rank(self, text: str) -> tuple[list[Scored], list[str], float]:
         """All candidate entries with their best score, best first; plus the best reading and unknown share."""
         readings = self.normaliser.readings(text)
+        wq, wd, wt, wa = self.thresholds.weights
         best: dict[int, tuple[float, Entry]] = {}
         best_reading, best_score = readings[0], -1.0
         for tokens in readings:
             if not tokens:
                 continue
-            for i in self._retrieve(set(_terms(tokens))):
+            q_terms = set(_terms(tokens))
+            weights = {t: self.weight(t) for t in q_terms}
+            q_mass = sum(weights.values()) or 1.0
+            q_sorted = " ".join(sorted(tokens))
+            answer_cover: dict[int, float] = {}
+            for i in self._retrieve(q_terms):
                 doc = self.docs[i]
-                s = self._score(tokens, doc)
+                shared_mass = sum(weights[t] for t in q_terms & doc.terms)
+                score = wq * shared_mass / q_mass + wd * (shared_mass / doc.mass if doc.mass else 0.0)
+                score += wt * fuzz.ratio(q_sorted, doc.sorted_text) / 100.0
+                if wa:
+                    key = id(doc.entry)
+                    if key not in answer_cover:
+                        in_answer = q_terms & self.answer_terms.get(key, frozenset())
+                        answer_cover[key] = sum(weights[t] for t in in_answer) / q_mass
+                    score += wa * answer_cover[key]
                 key = id(doc.entry)
-                if key not in best or s > best[key][0]:
-                    best[key] = (s, doc.entry)
-                if s > best_score:
-                    best_score, best_reading = s, tokens
+                if key not in best or score > best[key][0]:
+                    best[key] = (score, doc.entry)
+                if score > best_score:
+                    best_score, best_reading = score, tokens
         ranked = sorted((Scored(e, round(s, 4)) for s, e in best.values()), key=lambda x: -x.score)
         content = [t for t in best_reading if t not in self.normaliser.lexicon.stopwords]
         known = [t for t in content if t in self.idf]
@@ -332,4 +330,6 @@ class Matcher:
         for s in ranked:
             if not any(compatible(s.entry, o.entry) for o in out):
                 out.append(s)
+                if len(out) > 6:
+                    break
         return out
