@@ -161,6 +161,8 @@ def main() -> None:
               f"{sum(i.type in ('near', 'far') for i in subset)} out of scope)")
         print(accuracy_row("DigiGuide matcher", evaluate(matcher.search, subset)))
         print(accuracy_row(f"baseline (T={baseline.threshold:.2f})", evaluate(baseline.search, subset)))
+        always = Baseline(kb, threshold=0.0)
+        print(accuracy_row("baseline, always answers", evaluate(always.search, subset)))
 
     print("\nask --jsonl throughput (one process, content loaded once)")
     result = bench_jsonl()

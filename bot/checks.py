@@ -35,26 +35,29 @@ def check_rendered_sizes(kb: KnowledgeBase) -> list[Problem]:
 
 def check_near_duplicates(kb: KnowledgeBase) -> list[Problem]:
     """Phrasings of different entries that normalise to (almost) the same words make the matcher abstain
-    between them forever; report each such pair once."""
+    between them forever; report each offending phrasing once, at its own line."""
     normaliser = Normaliser(kb.lexicon)
-    rows = []  # (family, entry id, location, phrasing, normalised)
-    for faq in kb.faqs.values():
-        for _, q in faq.questions.all():
-            rows.append((faq.family, faq.id, faq.location, q, " ".join(sorted(normaliser.tokens(q)))))
-    for guide in kb.guides.values():
-        for _, q in guide.questions.all():
-            rows.append((guide.family, guide.id, guide.location, q, " ".join(sorted(normaliser.tokens(q)))))
+    rows = []  # (family, entry label, file, line, phrasing, normalised)
+    for entry in [*kb.faqs.values(), *kb.guides.values()]:
+        file, entry_line = _split_location(entry.location)
+        for k, (_, q) in enumerate(entry.questions.all()):
+            rows.append((entry.family, entry.id, file, entry.questions.line_of(k, entry_line), q, " ".join(sorted(normaliser.tokens(q)))))
     for item in kb.out_of_scope:
+        file, line = _split_location(item.location)
         for q in item.questions:
-            rows.append((item.family, f"out-of-scope {item.id}", item.location, q, " ".join(sorted(normaliser.tokens(q)))))
-    texts = [r[4] for r in rows]
+            rows.append((item.family, f"out-of-scope {item.id}", file, line, q, " ".join(sorted(normaliser.tokens(q)))))
+    texts = [r[5] for r in rows]
     scores = process.cdist(texts, texts, scorer=fuzz.ratio, score_cutoff=NEAR_DUPLICATE, workers=-1)
-    problems = []
+    clashes: dict[int, list[int]] = {}
     for i, j in zip(*scores.nonzero()):
-        if i >= j or rows[i][0] == rows[j][0] or not texts[i]:
-            continue
-        file, line = _split_location(rows[j][2])
+        if i < j and rows[i][0] != rows[j][0] and texts[i]:
+            clashes.setdefault(int(j), []).append(int(i))
+    problems = []
+    for j, others in sorted(clashes.items()):
+        family, label, file, line, phrasing, _ = rows[j]
+        first = rows[others[0]]
+        more = f" and {len(others) - 1} more" if len(others) > 1 else ""
         problems.append(
-            Problem(file, line, f"phrasing {rows[j][3]!r} of {rows[j][1]!r} is nearly the same as {rows[i][3]!r} of {rows[i][1]!r} ({rows[i][2]}); reword one of them")
+            Problem(file, line, f"phrasing {phrasing!r} of {label!r} is nearly the same as {first[4]!r} of {first[1]!r} ({first[2]}:{first[3]}){more}; reword one of them")
         )
     return problems

@@ -61,12 +61,16 @@ class Localized:
 class Phrasings:
     vi: tuple[str, ...]
     en: tuple[str, ...]
+    lines: tuple[int, ...] = ()  # source line of each phrasing, vi then en (for editors' messages)
 
     def get(self, lang: str) -> tuple[str, ...]:
         return self.en if lang == "en" else self.vi
 
     def all(self) -> tuple[tuple[str, str], ...]:
         return tuple(("vi", q) for q in self.vi) + tuple(("en", q) for q in self.en)
+
+    def line_of(self, index: int, default: int = 1) -> int:
+        return self.lines[index] if index < len(self.lines) else default
 
 
 @dataclass(frozen=True)
@@ -282,7 +286,7 @@ class _Checker:
         for key in data:
             if key not in LANGS:
                 self.report(_line(data, key), f"unknown language {key!r} in {what} (use vi and en)")
-        out = {}
+        out, lines = {}, []
         for lang, minimum in (("vi", min_vi), ("en", min_en)):
             items = data.get(lang) or []
             if not isinstance(items, list):
@@ -294,10 +298,11 @@ class _Checker:
                     self.report(_line_item(items, i), f"empty or non-text item in {what}.{lang}")
                 else:
                     clean.append(self.render(item.strip(), lang, _line_item(items, i)))
+                    lines.append(_line_item(items, i))
             if len(clean) < minimum:
                 self.report(_line(data, lang) if lang in data else _line(data), f"{what} needs at least {minimum} {lang!r} item(s), has {len(clean)}")
             out[lang] = tuple(clean)
-        return Phrasings(out["vi"], out["en"])
+        return Phrasings(out["vi"], out["en"], tuple(lines))
 
     def ident(self, value: Any, line: int, what: str) -> str:
         if not isinstance(value, str) or not ID_RE.match(value) or len(value) > MAX_ID_LEN:
@@ -592,12 +597,12 @@ def load_knowledge(content_dir: Path | str = DEFAULT_CONTENT_DIR) -> KnowledgeBa
         out_of_scope=tuple(out_of_scope),
         content_dir=content_dir,
     )
-    if not c.problems:
-        # Checks that need the whole knowledge base: rendered sizes and near-duplicate phrasings.
-        from .checks import check_rendered_sizes, check_near_duplicates
+    # Checks that need the whole knowledge base. Sizes only make sense once every text rendered cleanly.
+    from .checks import check_near_duplicates, check_rendered_sizes
 
+    if not c.problems:
         c.problems.extend(check_rendered_sizes(kb))
-        c.problems.extend(check_near_duplicates(kb))
+    c.problems.extend(check_near_duplicates(kb))
     if c.problems:
         raise ContentError(c.problems)
     return kb
