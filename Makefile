@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m bot chat
+	$(PY) -m bot serve
 
 chat: $(STAMP)
 	$(PY) -m bot chat
@@ -21,7 +21,12 @@ chat: $(STAMP)
 check: $(STAMP)
 	$(PY) -m bot check
 
-test: $(STAMP)
+# Browser tests drive Debian's Chromium through Playwright (no browser download); install it if missing.
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@command -v apt-get >/dev/null && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium not installed: browser tests will be skipped"
+
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m bot check
 	$(PY) -m pytest
 

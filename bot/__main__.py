@@ -1,4 +1,4 @@
-"""Command line: `python -m bot {chat,ask,check}` (also installed as `digiguide`)."""
+"""Command line: `python -m bot {serve,chat,ask,check}` (also installed as `digiguide`)."""
 
 from __future__ import annotations
 
@@ -96,6 +96,22 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .config import Settings, SettingsError
+    from .server import serve
+
+    try:
+        settings = Settings.load()
+    except SettingsError as exc:
+        print(f"Invalid setting: {exc}", file=sys.stderr)
+        return 2
+    if args.content_given:
+        settings = replace(settings, content_dir=args.content)
+    return serve(settings)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     kb = _load(args.content)
     steps = sum(len(g.steps) for g in kb.guides.values())
@@ -116,14 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     group = ask.add_mutually_exclusive_group()
     group.add_argument("--json", action="store_true", help="print one JSON object")
     group.add_argument("--jsonl", action="store_true", help="read questions from stdin, one per line; write JSON lines")
+    sub.add_parser("serve", help="run the server: web chat, Telegram (when configured), health and admin")
     sub.add_parser("chat", help="talk to the bot in the terminal")
     sub.add_parser("check", help="validate the content; exit 1 with file:line messages when invalid")
     args = parser.parse_args(argv)
+    args.content_given = args.content is not None
     if args.content is None:
         from .knowledge import DEFAULT_CONTENT_DIR
 
         args.content = DEFAULT_CONTENT_DIR
-    return {"ask": cmd_ask, "chat": cmd_chat, "check": cmd_check}[args.command](args)
+    return {"ask": cmd_ask, "chat": cmd_chat, "check": cmd_check, "serve": cmd_serve}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -74,9 +74,10 @@ class Settings:
         return settings
 
     def with_salt(self, salt: str) -> "Settings":
-        from dataclasses import replace
-
         return replace(self, salt=salt)
+
+    def with_dashboard_token(self, token: str) -> "Settings":
+        return replace(self, dashboard_token=token)
 
     def describe(self) -> dict[str, str]:
         """Every setting, secrets shown only as set / not set (safe to log)."""

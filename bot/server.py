@@ -1,0 +1,118 @@
+"""One aiohttp application for everything served over HTTP: channels, health, admin.
+
+`python -m bot serve` builds it from Settings. Channels plug in through CHANNELS: each module has
+`setup(app, ctx) -> ChannelStatus`, registering its routes and start/stop hooks. Adding a channel is one
+new module plus one line here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import secrets
+import signal
+import sys
+import time
+
+from aiohttp import web
+
+from .channels import telegram, web as webchat
+from .channels.base import ChannelStatus, ServerContext
+from .config import Settings
+from .engine import Engine
+from .knowledge import ContentError, load_knowledge
+from .logs import configure_logging
+from .service import ChatService
+from .state import SqliteStateStore
+
+log = logging.getLogger("digiguide.server")
+
+CHANNELS = [webchat, telegram]
+CTX = web.AppKey("ctx", ServerContext)
+
+
+def build_app(settings: Settings, service: ChatService) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    ctx = ServerContext(settings=settings, service=service)
+    app[CTX] = ctx
+    app.router.add_get("/healthz", healthz)
+    app.router.add_post("/admin/reload", admin_reload)
+    for channel in CHANNELS:
+        ctx.channels.append(channel.setup(app, ctx))
+    app.on_startup.append(_announce)
+    app.on_startup.append(_install_sighup)
+    app.on_shutdown.append(_drain)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    return web.json_response(
+        {
+            "status": "stopping" if ctx.service.closing else "ok",
+            "content_version": ctx.service.kb.version,
+            "faq_entries": len(ctx.service.kb.faqs),
+            "guides": len(ctx.service.kb.guides),
+            "channels": {c.name: c.mode for c in ctx.channels if c.live},
+            "uptime_seconds": round(time.time() - ctx.started),
+        }
+    )
+
+
+async def admin_reload(request: web.Request) -> web.Response:
+    """Reload content without a restart (same as SIGHUP). Needs `Authorization: Bearer <dashboard token>`."""
+    ctx = request.app[CTX]
+    supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not supplied or not hmac.compare_digest(supplied, ctx.settings.dashboard_token):
+        return web.json_response({"error": "forbidden"}, status=403)
+    ok, message = ctx.service.reload(ctx.settings.content_dir)
+    return web.json_response({"ok": ok, "message": message, "content_version": ctx.service.kb.version}, status=200 if ok else 422)
+
+
+async def _announce(app: web.Application) -> None:
+    ctx = app[CTX]
+    s = ctx.settings
+    log.info("DigiGuide on http://%s:%s  content %s (%d FAQ entries, %d guides)", s.host, s.port, ctx.service.kb.version, len(ctx.service.kb.faqs), len(ctx.service.kb.guides))
+    for status in ctx.channels:
+        if status.live:
+            log.info("channel %-8s live (%s)", status.name, status.mode)
+        else:
+            log.info("channel %-8s off: %s", status.name, status.hint)
+
+
+async def _install_sighup(app: web.Application) -> None:
+    ctx = app[CTX]
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, ctx.service.reload, ctx.settings.content_dir)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests) or no signals
+        pass
+
+
+async def _drain(app: web.Application) -> None:
+    await app[CTX].service.drain()
+
+
+def serve(settings: Settings | None = None) -> int:
+    settings = settings or Settings.load()
+    generated_token = not settings.dashboard_token
+    if generated_token:
+        settings = settings.with_dashboard_token(secrets.token_urlsafe(24))
+    configure_logging([settings.telegram_token, settings.zalo_token, settings.telegram_webhook_secret, settings.zalo_webhook_secret, settings.dashboard_token, settings.salt])
+    try:
+        kb = load_knowledge(settings.content_dir)
+    except ContentError as exc:
+        print(f"Content is invalid ({len(exc.problems)} problem(s)); not starting:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    store = SqliteStateStore(settings.db_path)
+    service = ChatService(Engine(kb, store, settings.salt))
+    app = build_app(settings, service)
+    if generated_token:
+        # Printed once, to the terminal only (never logged): the admin token for this run.
+        print(f"Admin token for this run (set DIGIGUIDE_DASHBOARD_TOKEN to fix one): {settings.dashboard_token}", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, shutdown_timeout=15)
+    store.close()
+    log.info("stopped cleanly")
+    return 0
