@@ -1,0 +1,144 @@
+"""The server as an operator runs it: health, hot reload (signal and admin call), graceful shutdown,
+refusal to start on bad content, and no secrets in what it prints."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url, data=None, headers=None):
+    req = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+class Server:
+    def __init__(self, tmp_path, content, extra_env=None):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "DIGIGUIDE_PORT": str(self.port),
+            "DIGIGUIDE_DB": str(tmp_path / "data" / "bot.db"),
+            "DIGIGUIDE_CONTENT": str(content),
+            "DIGIGUIDE_DASHBOARD_TOKEN": "admin-token-for-tests",
+            "TELEGRAM_BOT_TOKEN": "",
+            **(extra_env or {}),
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def wait_healthy(self, timeout=20.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.proc.stderr.read()}")
+            try:
+                status, body = get_json(self.base + "/healthz")
+                if status == 200:
+                    return body
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("server did not become healthy")
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        out, err = self.proc.communicate(timeout=20)
+        return self.proc.returncode, out, err
+
+
+def break_content(content: Path):
+    faq = content / "faq.yaml"
+    faq.write_text(faq.read_text(encoding="utf-8").replace("  topic: qr\n", "  topic: banking\n", 1), encoding="utf-8")
+
+
+def test_health_reload_and_graceful_shutdown(tmp_path, content_copy):
+    server = Server(tmp_path, content_copy)
+    try:
+        health = server.wait_healthy()
+        assert health["status"] == "ok" and health["faq_entries"] >= 70
+        version = health["content_version"]
+
+        # An invalid content set is rejected by SIGHUP and by the admin call; the old one stays.
+        break_content(content_copy)
+        server.proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert server.wait_healthy()["content_version"] == version
+        status, body = get_json(server.base + "/admin/reload", b"", {"Authorization": "Bearer admin-token-for-tests"})
+        assert status == 422 and "unknown topic 'banking'" in body["message"] and body["content_version"] == version
+
+        # The admin call needs the token.
+        assert get_json(server.base + "/admin/reload", b"")[0] == 403
+        assert get_json(server.base + "/admin/reload", b"", {"Authorization": "Bearer wrong"})[0] == 403
+
+        # A valid edit replaces the content without a restart.
+        faq = content_copy / "faq.yaml"
+        faq.write_text(faq.read_text(encoding="utf-8").replace("  topic: banking\n", "  topic: qr\n", 1).replace(
+            "Cài VNeID từ App Store hoặc CH Play.", "Cài ứng dụng VNeID từ App Store hoặc CH Play.", 1), encoding="utf-8")
+        server.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while server.wait_healthy()["content_version"] == version and time.time() < deadline:
+            time.sleep(0.2)
+        assert server.wait_healthy()["content_version"] != version
+    finally:
+        code, out, err = server.stop()
+    assert code == 0, err
+    assert "stopped cleanly" in err
+    assert "content reload rejected" in err and "content reloaded" in err
+    assert "admin-token-for-tests" not in out + err
+
+
+def test_startup_logs_channels_and_how_to_enable_them_without_secrets(tmp_path, content_copy):
+    server = Server(tmp_path, content_copy, {"DIGIGUIDE_DASHBOARD_TOKEN": ""})
+    try:
+        server.wait_healthy()
+    finally:
+        code, out, err = server.stop(signal.SIGINT)
+    assert code == 0
+    assert "channel web" in err and "channel telegram off: set TELEGRAM_BOT_TOKEN" in err
+    token_line = [line for line in out.splitlines() if line.startswith("Admin token for this run")]
+    assert len(token_line) == 1  # printed once, to the terminal
+    token = token_line[0].rsplit(" ", 1)[1]
+    assert token not in err  # never in the log
+
+
+def test_server_refuses_to_start_on_bad_content(tmp_path, content_copy):
+    break_content(content_copy)
+    server = Server(tmp_path, content_copy)
+    code = server.proc.wait(timeout=30)
+    err = server.proc.stderr.read()
+    assert code == 1 and "unknown topic 'banking'" in err and "not starting" in err
+
+
+def test_settings_come_from_dotenv_and_environment_wins(tmp_path):
+    from bot.config import Settings, SettingsError
+
+    (tmp_path / ".env").write_text("DIGIGUIDE_PORT=9123\nDIGIGUIDE_HOST=0.0.0.0\nTELEGRAM_BOT_TOKEN=1:t0ps3cr3tvalue\n")
+    s = Settings.load(env={"DIGIGUIDE_HOST": "127.0.0.2", "DIGIGUIDE_DB": str(tmp_path / "d" / "x.db")}, env_file=tmp_path / ".env")
+    assert (s.port, s.host, s.telegram_token) == (9123, "127.0.0.2", "1:t0ps3cr3tvalue")
+    assert s.salt and (tmp_path / "d" / "salt").exists()  # generated once and kept
+    assert Settings.load(env={"DIGIGUIDE_DB": str(tmp_path / "d" / "x.db")}, env_file=None).salt == s.salt
+    assert s.describe()["telegram_token"] == "set" and "t0ps3cr3t" not in json.dumps(s.describe())
+    with pytest.raises(SettingsError):
+        Settings.load(env={"DIGIGUIDE_PORT": "eighty"}, env_file=None)
