@@ -18,7 +18,7 @@ from .matcher import Match, Matcher
 from .privacy import hash_user
 from .replies import Reply, split_reply
 from .state import StateStore, UserState
-from .text import clean, fold, redact
+from .text import clean, fold, has_vietnamese_marks, redact
 
 DEFAULT_MAX_LEN = 4096
 _START_PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -51,7 +51,8 @@ class Event:
     entry_id: str | None = None
     guide_step: int | None = None
     score: float | None = None
-    question: str | None = None
+    question: str | None = None  # redacted, folded
+    question_key: str | None = None  # sorted content words: near-identical questions share it
     source: str | None = None
     ward: str | None = None
     feedback: str | None = None
@@ -99,19 +100,25 @@ class Engine:
         state = self.store.get(user)
         lang = state.lang or (incoming.lang_hint if incoming.lang_hint in ("vi", "en") else "vi")
         turn = _Turn(state=state, lang=incoming.lang or lang, lang_locked=incoming.lang in ("vi", "en"))
-        question = None
+        question = question_key = None
         if incoming.action is not None:
             self._action(turn, incoming.action.strip())
         elif incoming.start_payload is not None:
             self._start(turn, incoming.start_payload)
         else:
             text = clean(incoming.text or "")
-            question = fold(redact(text)) or None
+            redacted = redact(text)
+            question = fold(redacted) or None
+            question_key = self._question_key(redacted) if question else None
             self._text(turn, text)
 
         replies = [self._remember_options(turn, r) for r in turn.replies]
         state = turn.state.evolve(lang=turn.lang)
-        self.store.put(user, state)
+        if turn.kind == "forget":
+            self.store.delete(user)
+            question = question_key = None  # nothing of this message is kept either
+        else:
+            self.store.put(user, state)
         split = [part for r in replies for part in split_reply(r, incoming.max_len)]
         event = Event(
             ts=time.time(),
@@ -124,11 +131,17 @@ class Engine:
             guide_step=turn.step,
             score=turn.score,
             question=question,
+            question_key=question_key,
             source=state.source,
             ward=state.ward,
             feedback=turn.feedback,
         )
         return Outcome(split, event, turn.match)
+
+    def _question_key(self, redacted: str) -> str:
+        """Order-free content words of the question, so "quen mk vneid" and "vneid quên mật khẩu" group."""
+        stop = self.kb.lexicon.stopwords
+        return " ".join(sorted({t for t in self.matcher.normaliser.tokens(redacted) if t not in stop}))
 
     def _remember_options(self, turn: _Turn, reply: Reply) -> Reply:
         if reply.buttons:
@@ -151,6 +164,8 @@ class Engine:
                 self._action(turn, turn.state.options[n - 1])
                 return
         command = self._commands.get(folded)
+        if command and has_vietnamese_marks(text) and not turn.lang_locked:
+            turn.lang = "vi"  # "xoá dữ liệu", "tiếng Việt": certainly Vietnamese, whatever was set before
         if command and self._word_command(turn, command):
             return
         self._question(turn, text)
@@ -164,6 +179,9 @@ class Engine:
                 return True
             step = state.guide_step + (1 if command == "next" else -1)
             self._action(turn, f"g:{state.guide_id}:{step}")
+            return True
+        if command == "forget":
+            self._forget(turn)
             return True
         action = {"menu": "m", "help": "?", "hotline": "h", "lang_en": "l:en", "lang_vi": "l:vi"}.get(command)
         if action:
@@ -222,12 +240,20 @@ class Engine:
             self._action(turn, "?")
         elif name == "menu":
             self._action(turn, "m")
+        elif name == "forget":
+            self._forget(turn)
         elif name == "lang":
             wanted = fold(arg)[:2]
             self._action(turn, f"l:{wanted if wanted in ('vi', 'en') else ('vi' if turn.lang == 'en' else 'en')}")
         else:
             turn.kind = "unknown_command"
             turn.replies.append(present.menu(self.kb, turn.lang, self.kb.message("help", turn.lang)))
+
+    def _forget(self, turn: _Turn) -> None:
+        """/forget: the citizen's state is reset here; the service deletes their analytics events."""
+        turn.kind = "forget"
+        turn.state = UserState()
+        turn.replies.append(present.menu(self.kb, turn.lang, self.kb.message("forget_done", turn.lang)))
 
     def _start(self, turn: _Turn, payload: str) -> None:
         """/start with an optional deep-link payload: g-<guide>, t-<topic>, f-<faq> or menu.

@@ -39,10 +39,10 @@ MESSAGE_PARAMS: Mapping[str, frozenset[str]] = {
 }
 REQUIRED_MESSAGES = (
     "welcome help menu topic suggest fallback empty non_text feedback_question feedback_up feedback_down "
-    "guide_intro guide_step guide_end guide_none hotlines lang_set stale_action rate_limited error numbered_hint"
+    "guide_intro guide_step guide_end guide_none hotlines lang_set stale_action rate_limited error forget_done numbered_hint"
 ).split()
 REQUIRED_BUTTONS = "next prev menu start_guide begin helpful not_helpful hotline more switch_lang topic".split()
-REQUIRED_COMMANDS = "next prev menu help hotline lang_en lang_vi".split()
+REQUIRED_COMMANDS = "next prev menu help hotline lang_en lang_vi forget".split()
 SMALLTALK_INTENTS = ("greeting", "thanks", "who", "capabilities", "goodbye")
 
 

@@ -17,6 +17,8 @@ import time
 
 from aiohttp import web
 
+from analytics.store import EventStore
+
 from .channels import telegram, web as webchat
 from .channels.base import ChannelStatus, ServerContext
 from .config import Settings
@@ -107,12 +109,14 @@ def serve(settings: Settings | None = None) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
     store = SqliteStateStore(settings.db_path)
-    service = ChatService(Engine(kb, store, settings.salt))
+    events = EventStore(settings.db_path).start()
+    service = ChatService(Engine(kb, store, settings.salt), events)
     app = build_app(settings, service)
     if generated_token:
         # Printed once, to the terminal only (never logged): the admin token for this run.
         print(f"Admin token for this run (set DIGIGUIDE_DASHBOARD_TOKEN to fix one): {settings.dashboard_token}", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, shutdown_timeout=15)
+    events.stop()  # flush what is queued
     store.close()
     log.info("stopped cleanly")
     return 0

@@ -20,8 +20,10 @@ log = logging.getLogger("digiguide.service")
 
 
 class ChatService:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, events=None):
+        """`events`: an analytics.store.EventStore (or None to record nothing, e.g. in `ask`)."""
         self._engine = engine
+        self.events = events
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -42,7 +44,13 @@ class ChatService:
         self._idle.clear()
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, self._engine.handle, incoming)
+            outcome = await loop.run_in_executor(self._executor, self._engine.handle, incoming)
+            if self.events is not None:
+                if outcome.event.kind == "forget":
+                    await loop.run_in_executor(None, self.events.forget, outcome.event.user)
+                else:
+                    self.events.record(outcome.event)
+            return outcome
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:

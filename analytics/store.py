@@ -1,0 +1,306 @@
+"""Events -> SQLite, batched off the hot path, privacy-safe, fast to report on.
+
+Why this shape:
+- Answers must never wait for the disk: `record()` only appends to an in-memory queue; one writer thread
+  commits batches at least once a second (and on shutdown), so a crash loses at most the last second.
+  A locked database or a full disk is logged and retried with backoff; the bot keeps answering.
+- Dashboards must stay under a second at a million events: each batch also updates small daily rollup
+  tables (counts by day, channel, topic, kind, language, source, ward; users seen per day; guide steps
+  reached; feedback), so reports read thousands of rollup rows instead of scanning every event.
+- Nothing identifying is stored: events arrive with a salted user hash and redacted, folded text
+  (bot.engine builds them that way); `forget()` removes a citizen's events and per-user rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Iterable
+
+import sqlite_utils
+
+from bot.engine import Event
+
+log = logging.getLogger("digiguide.analytics")
+
+VIETNAM = dt.timezone(dt.timedelta(hours=7))
+UNANSWERED_KINDS = ("fallback", "suggest")
+EVENT_COLUMNS = [f.name for f in fields(Event)]
+ROLLUP_DIMS = ("channel", "topic", "kind", "lang", "source", "ward")
+
+
+def local_day(ts: float) -> str:
+    """Calendar day in Vietnam (UTC+7): officials think in local days and weeks."""
+    return dt.datetime.fromtimestamp(ts, VIETNAM).strftime("%Y-%m-%d")
+
+
+# Each migration moves the schema one version up; the version table says where a file stands.
+MIGRATIONS: list[list[str]] = [
+    [
+        """create table events (
+            id integer primary key, ts real not null, day text not null, channel text not null, user text not null,
+            lang text, kind text not null, topic text, entry_id text, guide_step integer, score real,
+            question text, question_key text, source text, ward text, feedback text)""",
+        "create index idx_events_day on events(day)",
+        "create index idx_events_user on events(user)",
+        "create index idx_events_unanswered on events(question_key) where kind in ('fallback', 'suggest')",
+        "create index idx_events_feedback on events(entry_id) where feedback is not null",
+        """create table daily (
+            day text not null, channel text not null, topic text not null, kind text not null, lang text not null,
+            source text not null, ward text not null, n integer not null,
+            primary key (day, channel, topic, kind, lang, source, ward)) without rowid""",
+        """create table daily_users (
+            day text not null, user text not null, channel text not null, source text not null, ward text not null,
+            primary key (day, user)) without rowid""",
+        """create table daily_guide (
+            day text not null, guide_id text not null, step integer not null, user text not null,
+            primary key (day, guide_id, step, user)) without rowid""",
+        """create table daily_feedback (
+            day text not null, entry_id text not null, topic text not null, up integer not null, down integer not null,
+            primary key (day, entry_id)) without rowid""",
+        """create table daily_questions (
+            day text not null, question_key text not null, topic text not null, kind text not null,
+            channel text not null, ward text not null, n integer not null,
+            primary key (day, question_key, topic, kind, channel, ward)) without rowid""",
+        """create table cluster_marks (
+            question_key text primary key, status text not null check (status in ('resolved', 'ignored')),
+            entry_id text, marked_at real not null)""",
+    ],
+]
+
+
+def connect(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating and migrating as needed) the analytics database in WAL mode."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=5.0)
+    conn.execute("pragma journal_mode=wal")
+    conn.execute("pragma synchronous=normal")
+    db = sqlite_utils.Database(conn)
+    migrate(db)
+    return db
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    if "schema_version" not in db.table_names():
+        db.execute("create table schema_version (version integer not null)")
+        db.execute("insert into schema_version values (0)")
+    version = db.execute("select version from schema_version").fetchone()[0]
+    for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+        with db.conn:
+            db.execute("begin")
+            for sql in statements:
+                db.execute(sql)
+            db.execute("update schema_version set version = ?", [number])
+    return len(MIGRATIONS)
+
+
+def _dim(value) -> str:
+    return "" if value is None else str(value)
+
+
+def write_batch(db: sqlite_utils.Database, events: list[Event]) -> None:
+    """Insert events and update every rollup in one transaction: all of a batch or none of it."""
+    rows = []
+    daily: Counter = Counter()
+    users: dict[tuple[str, str], tuple[str, str, str]] = {}
+    guide: set[tuple[str, str, int, str]] = set()
+    feedback: dict[tuple[str, str], list] = {}
+    questions: Counter = Counter()
+    for e in events:
+        day = local_day(e.ts)
+        row = asdict(e)
+        row["day"] = day
+        rows.append(row)
+        daily[(day, *(_dim(getattr(e, d)) for d in ROLLUP_DIMS))] += 1
+        users.setdefault((day, e.user), (e.channel, _dim(e.source), _dim(e.ward)))
+        if e.kind == "guide_step" and e.entry_id is not None and e.guide_step is not None:
+            guide.add((day, e.entry_id, e.guide_step, e.user))
+        if e.feedback in ("up", "down") and e.entry_id:
+            slot = feedback.setdefault((day, e.entry_id), [_dim(e.topic), 0, 0])
+            slot[1 if e.feedback == "up" else 2] += 1
+        if e.question_key:
+            questions[(day, e.question_key, _dim(e.topic), e.kind, e.channel, _dim(e.ward))] += 1
+    conn = db.conn
+    with conn:
+        conn.execute("begin")
+        columns = ["day", *EVENT_COLUMNS]
+        conn.executemany(
+            f"insert into events ({', '.join(columns)}) values ({', '.join('?' * len(columns))})",
+            [[r[c] for c in columns] for r in rows],
+        )
+        conn.executemany(
+            "insert into daily values (?, ?, ?, ?, ?, ?, ?, ?) on conflict do update set n = n + excluded.n",
+            [(*k, n) for k, n in daily.items()],
+        )
+        conn.executemany("insert or ignore into daily_users values (?, ?, ?, ?, ?)", [(*k, *v) for k, v in users.items()])
+        conn.executemany("insert or ignore into daily_guide values (?, ?, ?, ?)", list(guide))
+        conn.executemany(
+            "insert into daily_feedback values (?, ?, ?, ?, ?) on conflict do update set up = up + excluded.up, down = down + excluded.down",
+            [(day, entry, topic, up, down) for (day, entry), (topic, up, down) in feedback.items()],
+        )
+        conn.executemany(
+            "insert into daily_questions values (?, ?, ?, ?, ?, ?, ?) on conflict do update set n = n + excluded.n",
+            [(*k, n) for k, n in questions.items()],
+        )
+
+
+def forget_user(db: sqlite_utils.Database, user: str) -> int:
+    """Delete a citizen's events and per-user rows; anonymous daily counts stay. Returns events deleted."""
+    with db.conn:
+        db.conn.execute("begin")
+        deleted = db.conn.execute("delete from events where user = ?", [user]).rowcount
+        db.conn.execute("delete from daily_users where user = ?", [user])
+        db.conn.execute("delete from daily_guide where user = ?", [user])
+    return deleted
+
+
+def purge_older_than(db: sqlite_utils.Database, days: int, today: dt.date | None = None) -> int:
+    """Delete events and rollups older than `days` days (Vietnam calendar). Returns events deleted."""
+    today = today or dt.datetime.now(VIETNAM).date()
+    cutoff = (today - dt.timedelta(days=days)).isoformat()
+    with db.conn:
+        db.conn.execute("begin")
+        deleted = db.conn.execute("delete from events where day < ?", [cutoff]).rowcount
+        for table in ("daily", "daily_users", "daily_guide", "daily_feedback", "daily_questions"):
+            db.conn.execute(f"delete from {table} where day < ?", [cutoff])
+    return deleted
+
+
+class EventStore:
+    """Queue + writer thread. `record()` is safe from any thread and never blocks on the disk."""
+
+    def __init__(self, path: Path | str, flush_interval: float = 1.0, max_batch: int = 5000, max_backlog: int = 1_000_000):
+        self.path = Path(path)
+        self.flush_interval = flush_interval
+        self.max_batch = max_batch
+        self.max_backlog = max_backlog
+        self._queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        self._pending: list[Event] = []  # taken from the queue, not yet committed
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._forget: queue.SimpleQueue[tuple[str, threading.Event, list]] = queue.SimpleQueue()
+        self.committed = 0
+        self.failures = 0
+
+    # -- producer side --------------------------------------------------------------------------------------
+    def record(self, event: Event) -> None:
+        self._queue.put(event)
+
+    def forget(self, user: str, timeout: float = 10.0) -> int:
+        """Delete a user's events, including any still queued. Blocks until done (rare, explicit request)."""
+        done, result = threading.Event(), []
+        self._forget.put((user, done, result))
+        if self._thread is None or not self._thread.is_alive():
+            self._run_once()
+        done.wait(timeout)
+        return result[0] if result else 0
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    def start(self) -> "EventStore":
+        connect(self.path).conn.close()  # create / migrate before the first event
+        self._thread = threading.Thread(target=self._run, name="analytics-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Flush everything queued, then stop the writer."""
+        self._stopping.set()
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        else:
+            self._run_once()
+
+    # -- writer side ----------------------------------------------------------------------------------------
+    def _drain_queue(self, wait: float) -> None:
+        deadline = time.monotonic() + wait
+        while len(self._pending) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:  # stop() was called: flush now rather than wait out the interval
+                return
+            self._pending.append(item)
+
+    def _flush(self, db: sqlite_utils.Database) -> bool:
+        if not self._pending:
+            return True
+        batch = self._pending[: self.max_batch]
+        try:
+            write_batch(db, batch)
+        except sqlite3.Error as exc:  # locked, disk full, I/O error: keep the batch and try again later
+            self.failures += 1
+            log.error("analytics write failed (%s); %d event(s) kept in memory, retrying", exc, len(self._pending))
+            if len(self._pending) > self.max_backlog:
+                dropped = len(self._pending) - self.max_backlog
+                del self._pending[:dropped]
+                log.error("analytics backlog over %d events: dropped the %d oldest", self.max_backlog, dropped)
+            return False
+        del self._pending[: len(batch)]
+        self.committed += len(batch)
+        return True
+
+    def _handle_forget(self, db: sqlite_utils.Database) -> None:
+        while True:
+            try:
+                user, done, result = self._forget.get_nowait()
+            except queue.Empty:
+                return
+            self._drain_queue(0)
+            self._pending = [e for e in self._pending if e.user != user]
+            try:
+                result.append(forget_user(db, user))
+            except sqlite3.Error as exc:
+                log.error("forget failed: %s", exc)
+                result.append(0)
+            done.set()
+
+    def _run_once(self) -> None:
+        db = connect(self.path)
+        try:
+            self._handle_forget(db)
+            self._drain_queue(0)
+            while self._pending and self._flush(db):
+                self._drain_queue(0)
+        finally:
+            db.conn.close()
+
+    def _run(self) -> None:
+        db = connect(self.path)
+        wait = self.flush_interval
+        try:
+            while True:
+                self._drain_queue(wait)  # up to one interval, or until a full batch is waiting
+                self._handle_forget(db)
+                ok = self._flush(db)
+                while ok and len(self._pending) >= self.max_batch:  # catching up on a backlog
+                    ok = self._flush(db)
+                wait = self.flush_interval if ok else min(wait * 2, 30.0)
+                if self._stopping.is_set() and self._queue.empty():
+                    for _ in range(5):  # final flush; a few retries if the disk is briefly unavailable
+                        self._drain_queue(0)
+                        if self._flush(db) and not self._pending:
+                            break
+                        time.sleep(0.2)
+                    return
+        finally:
+            db.conn.close()
+
+    @staticmethod
+    def read(path: Path | str) -> Iterable[dict]:
+        """Every stored event as a dict (tests and export)."""
+        db = connect(path)
+        try:
+            yield from db["events"].rows
+        finally:
+            db.conn.close()
