@@ -1,9 +1,275 @@
-"""Web chat channel (placeholder until implemented)."""
+"""Web chat: a mobile-first chat page and the JSON API behind it.
+
+Routes (all registered by `setup`):
+
+    GET  /               the chat page (web_static/index.html)
+    GET  /web/<file>     its assets (app.js, style.css, icon.svg), served from memory
+    POST /api/chat       the conversation
+
+The page is for older citizens on cheap phones and weak networks, so it needs no internet beyond this
+server: no CDN, no web fonts, no inline script (a strict Content-Security-Policy enforces that, which
+also blunts any injected markup). Assets are read once at start; their URLs carry a content hash, so
+browsers may cache them for a day and still never run a stale app.js after a deploy. The page itself
+is revalidated on every load (ETag), so a new version shows up at once.
+
+POST /api/chat, as in DESIGN.md plus one extension (`start`); exactly one of text/action/start:
+
+    {"session": "<id>", "text": "..."}         a typed message, at most 2000 characters
+    {"session": "<id>", "action": "..."}       a tapped button: the action of one of Reply.buttons
+    {"session": "<id>", "start": "<payload>"}  EXTENSION, the page load. "" = welcome and topic menu;
+                                               "g-eid-activate", "t-eid", "f-<faq>" open that guide, topic
+                                               or answer like a Telegram deep link (`/?start=<payload>`)
+
+    <id> is an opaque id the page keeps in localStorage: 8..64 characters of [A-Za-z0-9_-].
+
+    200 {"replies": [{"text": "...", "buttons": [{"label": "...", "action": "..."}],
+                      "rows": [[{"label": "...", "action": "..."}]]}],
+         "lang": "vi" | "en"}
+    "buttons" is flat, exactly as the contract says; "rows" keeps the engine's layout for the page.
+
+Errors are JSON {"error": "<message>"}: 400 for malformed JSON or bad fields, 413 for a body over
+16 KiB or a text over 2000 characters, 429 (with Retry-After) when one session sends more than 12
+messages in 30 s, 500 when the engine fails. 429 and 500 also carry "replies" with the bot's polite
+text from content/messages.yaml, so the page shows them like any other message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+import traceback
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
-from .base import ChannelStatus, ServerContext
+from ..engine import Incoming
+from ..replies import MAX_ACTION_BYTES, Button, Reply
+from .base import ChannelStatus, RateLimiter, ServerContext
+
+log = logging.getLogger("digiguide.web")
+
+CHANNEL = "web"
+MAX_LEN = 4096  # the engine splits longer replies; a browser has no real limit, this keeps bubbles readable
+MAX_BODY = 16 * 1024
+MAX_TEXT = 2000
+RATE, PER = 12, 30.0
+STATIC_DIR = Path(__file__).resolve().parent / "web_static"
+ASSET_PREFIX = "/web/"
+VERSION_MARK = "__ASSET_VERSION__"
+SESSION = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+CONTENT_TYPES = {
+    ".html": "text/html",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".webmanifest": "application/manifest+json",
+}
+LAST_RESORT_ERROR = "Xin lỗi, hệ thống đang gặp sự cố. Bạn thử lại sau ít phút."
+
+
+# -- static files --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    content_type: str
+    etag: str
+    cache_control: str
+
+
+def load_assets(folder: Path = STATIC_DIR) -> dict[str, Asset]:
+    """Read the page and its assets once. index.html gets the assets' hash in its URLs (cache busting)."""
+    files = {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.suffix in CONTENT_TYPES and p.is_file()}
+    version = hashlib.sha256(b"".join(body for name, body in files.items() if name != "index.html")).hexdigest()[:12]
+    assets = {}
+    for name, body in files.items():
+        if name == "index.html":
+            body = body.replace(VERSION_MARK.encode(), version.encode())
+        cache = "no-cache" if name == "index.html" else "public, max-age=86400"
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        assets[name] = Asset(body, CONTENT_TYPES[Path(name).suffix], etag, cache)
+    return assets
+
+
+def _secure(response: web.StreamResponse) -> web.StreamResponse:
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _serve(request: web.Request, asset: Asset) -> web.Response:
+    """One file with its cache headers; a matching If-None-Match costs a 304 and no body on slow links."""
+    headers = {"ETag": asset.etag, "Cache-Control": asset.cache_control}
+    if asset.etag in request.headers.get("If-None-Match", ""):
+        return _secure(web.Response(status=304, headers=headers))
+    charset = "utf-8" if asset.content_type.startswith("text/") or asset.content_type.endswith(("+xml", "+json")) else None
+    response = web.Response(body=asset.body, content_type=asset.content_type, charset=charset, headers=headers)
+    if len(asset.body) > 1024:
+        response.enable_compression()
+    return _secure(response)
+
+
+# -- request parsing -----------------------------------------------------------------------------------------
+class ApiError(Exception):
+    """A request we refuse, with the status and the message the client gets."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+async def read_json(request: web.Request, limit: int = MAX_BODY) -> Any:
+    """The body as JSON, refusing more than `limit` bytes even when the client lies about (or omits) its
+    Content-Length: the stream is read chunk by chunk and abandoned once it is too big."""
+    too_big = ApiError(413, f"request body is too large (at most {limit // 1024} KiB)")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 is a ValueError too
+        raise ApiError(400, "body is not valid JSON") from exc
+
+
+def parse_incoming(body: Any) -> Incoming:
+    """Validate the request body into an Incoming, or say exactly what is wrong."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "body must be a JSON object")
+    session = body.get("session")
+    if not isinstance(session, str) or not SESSION.match(session):
+        raise ApiError(400, "session must be 8 to 64 characters of letters, digits, '-' or '_'")
+    given = {key: body[key] for key in ("text", "action", "start") if body.get(key) is not None}
+    if len(given) != 1:
+        raise ApiError(400, "send exactly one of 'text', 'action' or 'start'")
+    key, value = next(iter(given.items()))
+    if not isinstance(value, str):
+        raise ApiError(400, f"'{key}' must be a string")
+    if key == "text" and len(value) > MAX_TEXT:
+        raise ApiError(413, f"Your message is too long. Please keep it under {MAX_TEXT} characters, or ask one thing at a time.")
+    if key in ("action", "start") and len(value.encode()) > MAX_ACTION_BYTES:
+        raise ApiError(400, f"'{key}' must be at most {MAX_ACTION_BYTES} bytes")
+    field = {"text": "text", "action": "action", "start": "start_payload"}[key]
+    return Incoming(CHANNEL, session, max_len=MAX_LEN, **{field: value})
+
+
+# -- responses -----------------------------------------------------------------------------------------------
+def _button(button: Button) -> dict[str, str]:
+    return {"label": button.label, "action": button.action}
+
+
+def reply_json(reply: Reply) -> dict[str, Any]:
+    """A Reply as the contract's object: flat "buttons", plus "rows" for the page's layout."""
+    return {
+        "text": reply.text,
+        "buttons": [_button(b) for b in reply.flat_buttons],
+        "rows": [[_button(b) for b in row] for row in reply.buttons],
+    }
+
+
+def _json(data: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    response = web.json_response(data, status=status, headers={"Cache-Control": "no-store", **(headers or {})})
+    return _secure(response)
+
+
+class _RecentLangs:
+    """The last reply language per session, bounded, so a 429 or 500 answers in the citizen's language
+    without a (blocking) state-store read on the event loop."""
+
+    def __init__(self, max_keys: int = 50_000):
+        self.max_keys = max_keys
+        self._langs: OrderedDict[str, str] = OrderedDict()
+
+    def get(self, session: str) -> str:
+        return self._langs.get(session, "vi")
+
+    def remember(self, session: str, lang: str) -> None:
+        self._langs.pop(session, None)
+        self._langs[session] = lang
+        if len(self._langs) > self.max_keys:
+            self._langs.popitem(last=False)
+
+
+# -- handlers ------------------------------------------------------------------------------------------------
+class WebChat:
+    """The page, its assets and the API, sharing one rate limiter and the server's ChatService."""
+
+    def __init__(self, ctx: ServerContext, assets: dict[str, Asset], limiter: RateLimiter | None = None):
+        self.ctx = ctx
+        self.assets = assets
+        self.limiter = limiter or RateLimiter(RATE, PER)
+        self.langs = _RecentLangs()
+
+    async def index(self, request: web.Request) -> web.Response:
+        return _serve(request, self.assets["index.html"])
+
+    async def asset(self, request: web.Request) -> web.Response:
+        asset = self.assets.get(request.match_info["name"])
+        if asset is None or request.match_info["name"] == "index.html":
+            raise web.HTTPNotFound()
+        return _serve(request, asset)
+
+    async def chat(self, request: web.Request) -> web.Response:
+        try:
+            incoming = parse_incoming(await read_json(request))
+        except ApiError as exc:
+            return _json({"error": exc.message}, exc.status)
+        session = incoming.user_id
+        if not self.limiter.allow(session):
+            return self._polite(session, 429, "too many messages, please wait", "rate_limited", {"Retry-After": str(math.ceil(PER / RATE))})
+        try:
+            outcome = await self.ctx.service.handle(incoming)
+        except Exception as exc:  # noqa: BLE001 - the citizen gets a polite answer, the log gets the trace
+            # The exception's message may quote what the citizen typed: log its type and frames only.
+            log.error("web chat failed: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+            return self._polite(session, 500, "internal error", "error")
+        lang = outcome.event.lang
+        self.langs.remember(session, lang)
+        return _json({"replies": [reply_json(r) for r in outcome.replies], "lang": lang})
+
+    def _polite(self, session: str, status: int, error: str, message_key: str, headers: dict[str, str] | None = None) -> web.Response:
+        """An error the page shows as a normal bot message, in the session's last language."""
+        lang = self.langs.get(session)
+        try:
+            text = self.ctx.service.kb.message(message_key, lang)
+        except Exception:  # noqa: BLE001 - broken content must not turn an error page into a crash
+            text = LAST_RESORT_ERROR
+        body = {"error": error, "replies": [{"text": text, "buttons": [], "rows": []}], "lang": lang}
+        return _json(body, status, headers)
 
 
 def setup(app: web.Application, ctx: ServerContext) -> ChannelStatus:
-    return ChannelStatus("web", False, "off", "not implemented yet")
+    chat = WebChat(ctx, load_assets())
+    app.router.add_get("/", chat.index)
+    app.router.add_get(ASSET_PREFIX + "{name}", chat.asset)
+    app.router.add_post("/api/chat", chat.chat)
+    return ChannelStatus("web", True, "page", "")
