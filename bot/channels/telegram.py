@@ -1,9 +1,513 @@
-"""Telegram channel (placeholder until implemented)."""
+"""Telegram channel: a python-telegram-bot (v22) Application <-> the engine.
+
+Thin by design (Rasa's input/output channel split): handlers turn a Telegram update into an `Incoming`,
+`ChatService.handle` decides everything, and the `Reply`s come back as HTML messages with inline
+keyboards. Nothing here matches text or chooses an answer.
+
+Two modes, chosen by Settings:
+  polling  TELEGRAM_BOT_TOKEN set, TELEGRAM_WEBHOOK_URL not: PTB's Updater long-polls getUpdates.
+  webhook  both set: `.updater(None)`, Telegram POSTs to `/telegram/webhook` on our aiohttp server,
+           authenticated by the X-Telegram-Bot-Api-Secret-Token header.
+The PTB Application lives inside the aiohttp app's lifecycle: started on startup, stopped on shutdown
+(before the server drains the engine, so updates in flight still get their answer), closed on cleanup.
+
+Tokens never reach a log line: we log no URLs and scrub the token and secret from error texts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import json
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
 
 from aiohttp import web
+from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update, User
+from telegram.constants import ChatType, MessageLimit, ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
-from .base import ChannelStatus, ServerContext
+from ..config import Settings, load_or_create_secret
+from ..engine import Incoming
+from ..privacy import hash_user
+from ..replies import Reply, split_text
+from .base import ChannelStatus, RateLimiter, ServerContext
+
+log = logging.getLogger("digiguide.telegram")
+
+CHANNEL = "telegram"
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SECRET_FILE = "telegram_webhook_secret"
+MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH  # 4096
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+POLL_TIMEOUT = 10  # seconds a getUpdates long poll may wait (PTB's default)
+SEND_RETRY_DELAYS = (0.5, 1.0, 2.0)  # backoff for 5xx and network errors; 429 is AIORateLimiter's job
+USER_RATE, USER_PER = 20, 60.0  # per citizen: 20 messages in a burst, then one every 3 s
+MAX_CONCURRENT_UPDATES = 64
+OFF_HINT = "set TELEGRAM_BOT_TOKEN (polling) and TELEGRAM_WEBHOOK_URL (webhook) to enable"
+_SECRET_OK = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # Telegram's rule for secret_token
+_GUIDE_STEP = re.compile(r"^g:.+:[1-9]\d*$")  # a button to a guide step (not the overview)
+
+# Platform metadata shown in Telegram's "/" menu (not answers, so not content): Vietnamese is the default.
+COMMANDS: dict[str, list[tuple[str, str]]] = {
+    "vi": [
+        ("start", "Bắt đầu và xem các chủ đề"),
+        ("help", "Cách dùng DigiGuide"),
+        ("menu", "Danh mục chủ đề"),
+        ("lang", "Đổi ngôn ngữ: /lang vi hoặc /lang en"),
+    ],
+    "en": [
+        ("start", "Start and see the topics"),
+        ("help", "How to use DigiGuide"),
+        ("menu", "Topic menu"),
+        ("lang", "Change language: /lang vi or /lang en"),
+    ],
+}
+
+T = TypeVar("T")
+
+
+# -- rendering: Reply -> Telegram HTML messages ------------------------------------------------------------
+@dataclass(frozen=True)
+class Rendered:
+    """One Telegram message, ready to send: HTML text (escaped, <= 4096) and an optional keyboard."""
+
+    html: str
+    markup: InlineKeyboardMarkup | None = None
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """Reply.buttons rows as an inline keyboard; actions are <= 64 bytes, so they fit callback_data."""
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.action) for b in row] for row in reply.buttons])
+
+
+def html_chunks(text: str, limit: int = MAX_TEXT, raw_limit: int | None = None) -> list[str]:
+    """Escape `text` for HTML parse mode in chunks of at most `limit` characters.
+
+    Split the raw text (at paragraphs first), so an entity like `&amp;` is never cut; a chunk that
+    escaping pushed over the limit is split again, smaller (each round strictly shortens it).
+    """
+    chunks: list[str] = []
+    for chunk in split_text(text, raw_limit or limit):
+        escaped = html.escape(chunk, quote=False)
+        if len(escaped) <= limit:
+            chunks.append(escaped)
+        else:
+            chunks.extend(html_chunks(chunk, limit, max(1, len(chunk) * limit // len(escaped))))
+    return [c for c in chunks if c.strip()]
+
+
+def render(replies: Iterable[Reply]) -> list[Rendered]:
+    """Every reply as one or more messages; the keyboard rides on a reply's last part."""
+    out: list[Rendered] = []
+    for reply in replies:
+        chunks = html_chunks(reply.text)
+        out.extend(Rendered(c, keyboard(reply) if i == len(chunks) - 1 else None) for i, c in enumerate(chunks))
+    return out
+
+
+# -- sending, with retries -----------------------------------------------------------------------------------
+async def with_retries(call: Callable[[], Awaitable[T]], delays: Sequence[float] = SEND_RETRY_DELAYS) -> T:
+    """Run a Bot API call, retrying 5xx and network failures with exponential backoff.
+
+    Why: a citizen who asked must get the answer even if Telegram hiccups. A BadRequest (also a
+    NetworkError subclass in PTB) is final; 429 is retried inside AIORateLimiter (it honours
+    retry_after). A timeout may rarely duplicate a message; that beats losing it.
+    """
+    for delay in (*delays, None):
+        try:
+            return await call()
+        except BadRequest:
+            raise
+        except NetworkError as exc:
+            if delay is None:
+                raise
+            log.warning("telegram call failed (%s); retrying in %.1fs", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+async def send_parts(bot: Bot, chat_id: int, parts: Iterable[Rendered]) -> None:
+    """Send rendered messages in order, each with retries."""
+    for part in parts:
+        await with_retries(partial(bot.send_message, chat_id, part.html, parse_mode=ParseMode.HTML, reply_markup=part.markup))
+
+
+async def send_replies(bot: Bot, chat_id: int, replies: Iterable[Reply]) -> None:
+    """Render and send replies as new messages (split to Telegram's 4096-character limit)."""
+    await send_parts(bot, chat_id, render(replies))
+
+
+def _is_guide_page(message: object) -> bool:
+    """A guide page carries step navigation (a button to a step >= 1). An FAQ answer or a topic list only
+    links to a guide's overview: editing those in place would erase what the citizen was reading."""
+    markup = getattr(message, "reply_markup", None)
+    rows = markup.inline_keyboard if isinstance(markup, InlineKeyboardMarkup) else ()
+    return any(_GUIDE_STEP.match(b.callback_data or "") for row in rows for b in row if isinstance(b.callback_data, str))
+
+
+# -- helpers on updates ----------------------------------------------------------------------------------------
+def lang_hint(language_code: str | None) -> str | None:
+    """Telegram's client language ("vi", "en-GB", ...) as the engine's first-contact hint."""
+    code = (language_code or "").lower()
+    return next((lang for lang in ("vi", "en") if code.startswith(lang)), None)
+
+
+def _mentions(message: Message, username: str) -> bool:
+    wanted = f"@{username}".lower()
+    found = {**message.parse_entities([MessageEntity.MENTION]), **message.parse_caption_entities([MessageEntity.MENTION])}
+    return any(value.lower() == wanted for value in found.values())
+
+
+def for_the_bot(message: Message, bot: Bot) -> bool:
+    """In a private chat every message is for us; in a group only those that mention or reply to the bot
+    (a group has many conversations, and a bot that answers everything is soon removed)."""
+    if message.chat.type == ChatType.PRIVATE:
+        return True
+    reply_to = message.reply_to_message
+    if reply_to is not None and reply_to.from_user is not None and reply_to.from_user.id == bot.id:
+        return True
+    return bool(bot.username) and _mentions(message, bot.username)
+
+
+def strip_mention(text: str, username: str | None) -> str:
+    """Remove "@ourbot" so the engine sees only the question."""
+    if not username:
+        return text.strip()
+    return re.sub(rf"(?i)@{re.escape(username)}\b", " ", text).strip()
+
+
+class PerChatOrder(BaseUpdateProcessor):
+    """Different chats are served concurrently; one chat's updates run one at a time, in arrival order.
+
+    Why: PTB's default handles every update in sequence, so one slow send (a 429 pause, a retry) would
+    hold up every citizen; full concurrency would let a citizen's second answer overtake the first.
+    """
+
+    def __init__(self, max_concurrent_updates: int = MAX_CONCURRENT_UPDATES):
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        lock, users = self._locks.get(chat.id, (asyncio.Lock(), 0))
+        self._locks[chat.id] = (lock, users + 1)
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            lock, users = self._locks[chat.id]
+            if users <= 1:
+                del self._locks[chat.id]  # keep the table as small as the set of busy chats
+            else:
+                self._locks[chat.id] = (lock, users - 1)
+
+    async def initialize(self) -> None:
+        """Nothing to allocate."""
+
+    async def shutdown(self) -> None:
+        """Nothing to free."""
+
+
+class _RecentLangs:
+    """The language of the last reply per Telegram user, bounded (LRU).
+
+    Why: replies the channel writes itself (non-text, rate limit, error) should be in the language the
+    citizen is talking in, without a blocking state read on the event loop.
+    """
+
+    def __init__(self, size: int = 10_000):
+        self._size = size
+        self._langs: OrderedDict[int, str] = OrderedDict()
+
+    def remember(self, user_id: int, lang: str) -> None:
+        self._langs.pop(user_id, None)
+        self._langs[user_id] = lang
+        if len(self._langs) > self._size:
+            self._langs.popitem(last=False)
+
+    def get(self, user_id: int) -> str | None:
+        return self._langs.get(user_id)
+
+
+# -- the channel -------------------------------------------------------------------------------------------------
+def file_base_url(api_base: str) -> str:
+    """Telegram serves files under /file/bot<token> next to /bot<token> (also on a local Bot API server)."""
+    head, sep, tail = api_base.rpartition("/bot")
+    return f"{head}/file/bot{tail}" if sep else "https://api.telegram.org/file/bot"
+
+
+def build_application(settings: Settings, webhook: bool) -> Application:
+    """A PTB Application on our settings: flood control by AIORateLimiter (429 retry_after honoured
+    up to 3 times), per-chat ordered concurrency, and no Updater in webhook mode."""
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_token)
+        .base_url(settings.telegram_api_base)
+        .base_file_url(file_base_url(settings.telegram_api_base))
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(PerChatOrder())
+    )
+    if webhook:
+        builder = builder.updater(None)
+    return builder.build()
+
+
+class TelegramChannel:
+    def __init__(self, ctx: ServerContext, secret: str | None = None):
+        self.ctx = ctx
+        self.secret = secret  # set in webhook mode only
+        self.application = build_application(ctx.settings, webhook=secret is not None)
+        self.limiter = RateLimiter(USER_RATE, USER_PER)
+        self._warned: set[str] = set()  # users already told they are too fast (told once per episode)
+        self._langs = _RecentLangs()
+        self._add_handlers()
+
+    @property
+    def bot(self) -> Bot:
+        return self.application.bot
+
+    @property
+    def webhook(self) -> bool:
+        return self.secret is not None
+
+    def _add_handlers(self) -> None:
+        app = self.application
+        app.add_handler(CommandHandler("start", self.on_start))
+        app.add_handler(CommandHandler(["help", "menu", "lang"], self.on_command))
+        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, self.on_text))
+        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.TEXT & ~filters.StatusUpdate.ALL, self.on_non_text))
+        app.add_handler(CallbackQueryHandler(self.on_callback))
+        app.add_error_handler(self.on_error)
+
+    # -- lifecycle (aiohttp signals) ------------------------------------------------------------------------
+    async def start(self, _app: web.Application) -> None:
+        """Connect to Telegram. A failure is logged and reported on /healthz; the rest of the server
+        (web chat, dashboard) keeps running rather than dying with Telegram."""
+        try:
+            await self.application.initialize()
+            await self._set_commands()
+            if self.webhook:
+                await self.bot.set_webhook(self.ctx.settings.telegram_webhook_url, secret_token=self.secret, allowed_updates=ALLOWED_UPDATES)
+            await self.application.start()
+            if self.application.updater is not None:
+                await self.application.updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=self._polling_error)
+        except TelegramError as exc:
+            log.error("telegram channel could not start (%s: %s); the other channels keep running", type(exc).__name__, self._scrub(str(exc)))
+            self._report(ChannelStatus(CHANNEL, False, "error", "Telegram rejected the token or was unreachable at start; see the log"))
+            await self.stop(_app)
+
+    async def stop(self, _app: web.Application) -> None:
+        """Stop fetching and finish the updates in flight (their answers are sent before the engine drains)."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+
+    async def close(self, _app: web.Application) -> None:
+        """Release PTB's HTTP connections (the bot's too: after a failed start the Application never
+        initialised, but the bot had already opened its connection pools)."""
+        await self.application.shutdown()
+        await self.bot.shutdown()
+
+    async def _set_commands(self) -> None:
+        """The "/" menu in Vietnamese (default) and English; a failure here must not stop the bot."""
+        try:
+            await self.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["vi"]])
+            await self.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["en"]], language_code="en")
+        except TelegramError as exc:
+            log.warning("telegram setMyCommands failed (%s); commands still work when typed", type(exc).__name__)
+
+    def _polling_error(self, exc: TelegramError) -> None:
+        """getUpdates failed; PTB retries with backoff. One line, no traceback (and no URL) per failure."""
+        log.warning("telegram polling failed (%s: %s); retrying", type(exc).__name__, self._scrub(str(exc)))
+
+    def _report(self, status: ChannelStatus) -> None:
+        self.ctx.channels[:] = [status if c.name == CHANNEL else c for c in self.ctx.channels]
+
+    def _scrub(self, text: str) -> str:
+        for secret in (self.ctx.settings.telegram_token, self.secret):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    # -- webhook route -----------------------------------------------------------------------------------------
+    async def receive(self, request: web.Request) -> web.Response:
+        """POST /telegram/webhook: authenticate, parse, queue, answer 200 at once (processing is async)."""
+        supplied = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
+        if not self.secret or not hmac.compare_digest(supplied, self.secret.encode()):
+            return web.Response(status=403, text="forbidden")
+        if not self.application.running:
+            return web.Response(status=503, text="starting or stopping")  # Telegram retries later
+        update = self._parse_update(await request.read())
+        if update is None:
+            return web.Response(status=400, text="not a Telegram update")
+        await self.application.update_queue.put(update)
+        return web.Response(text="ok")
+
+    def _parse_update(self, body: bytes) -> Update | None:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+            return None
+        try:
+            return Update.de_json(data, self.bot)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+    # -- handlers ------------------------------------------------------------------------------------------------
+    async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/start [payload]: the payload of a deep link (t.me/bot?start=g-eid-activate) goes to the engine."""
+        await self._converse(update, start_payload=context.args[0] if context.args else "")
+
+    async def on_command(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/help, /menu, /lang [vi|en]: passed as typed; the engine parses commands."""
+        await self._converse(update, text=update.effective_message.text)
+
+    async def on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A typed question (in a group: only when addressed to us, minus the @mention)."""
+        message = update.effective_message
+        if for_the_bot(message, self.bot):
+            await self._converse(update, text=strip_mention(message.text, self.bot.username))
+
+    async def on_non_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Photos, stickers, voice, locations, files...: we only read text, so say so politely."""
+        if not for_the_bot(update.effective_message, self.bot):
+            return
+        user = update.effective_user
+        if user is None or not await self._admit(update):
+            return
+        text = self.ctx.service.kb.message("non_text", self._lang(user))
+        await send_replies(self.bot, update.effective_chat.id, [Reply(text)])
+
+    async def on_callback(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A button tap: answer the query first (stops the client's spinner), then act; guide
+        navigation edits the guide page in place, anything else answers with new messages."""
+        query = update.callback_query
+        try:
+            await query.answer()
+        except TelegramError as exc:  # e.g. a query too old after a restart: still act on it
+            log.info("telegram answerCallbackQuery failed (%s)", type(exc).__name__)
+        if not isinstance(query.data, str) or not query.data:
+            return
+        edit = query.data.startswith("g:") and _is_guide_page(query.message)
+        await self._converse(update, edit=edit, action=query.data)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log (without secrets) and tell the citizen something went wrong: never leave them in silence."""
+        error = context.error
+        if isinstance(error, Forbidden):
+            log.info("telegram: the user blocked the bot or left the chat; nothing sent")
+            return
+        trace = error if not isinstance(error, TelegramError) else None  # our bugs need the traceback
+        log.error("telegram: handling an update failed: %s: %s", type(error).__name__, self._scrub(str(error)), exc_info=trace)
+        if not isinstance(update, Update) or update.effective_chat is None:
+            return
+        lang = self._lang(update.effective_user) if update.effective_user else "vi"
+        try:
+            await send_replies(self.bot, update.effective_chat.id, [Reply(self.ctx.service.kb.message("error", lang))])
+        except TelegramError as exc:
+            log.warning("telegram: could not send the error message either (%s)", type(exc).__name__)
+
+    # -- the one path every conversation takes ---------------------------------------------------------
+    async def _converse(self, update: Update, edit: bool = False, **fields: Any) -> None:
+        user, chat = update.effective_user, update.effective_chat
+        if user is None or chat is None or not await self._admit(update):
+            return
+        incoming = Incoming(CHANNEL, str(user.id), lang_hint=lang_hint(user.language_code), max_len=MAX_TEXT, **fields)
+        outcome = await self.ctx.service.handle(incoming)
+        self._langs.remember(user.id, outcome.event.lang)
+        parts = render(outcome.replies)
+        if edit and parts:
+            parts = await self._edit(update, parts)
+        await send_parts(self.bot, chat.id, parts)
+
+    async def _edit(self, update: Update, parts: list[Rendered]) -> list[Rendered]:
+        """Show the first part in the tapped message; return what is still to be sent as new messages."""
+        first = parts[0]
+        edit = partial(update.callback_query.edit_message_text, first.html, parse_mode=ParseMode.HTML, reply_markup=first.markup)
+        try:
+            await with_retries(edit)
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():  # a double tap: the page already shows this
+                return parts[1:]
+            log.info("telegram: could not edit the message (%s); sending it anew", self._scrub(str(exc)))
+            return parts
+        return parts[1:]
+
+    async def _admit(self, update: Update) -> bool:
+        """Per-citizen flood control: over the limit, say so once, then stay quiet until they slow down."""
+        user = update.effective_user
+        key = hash_user(self.ctx.settings.salt, CHANNEL, str(user.id))
+        if self.limiter.allow(key):
+            self._warned.discard(key)
+            return True
+        if key not in self._warned:
+            if len(self._warned) > 100_000:  # bounded under a flood of new accounts
+                self._warned.clear()
+            self._warned.add(key)
+            text = self.ctx.service.kb.message("rate_limited", self._lang(user))
+            await send_replies(self.bot, update.effective_chat.id, [Reply(text)])
+        return False
+
+    def _lang(self, user: User) -> str:
+        """The language for the channel's own messages: the last reply's, else the client's, else Vietnamese."""
+        return self._langs.get(user.id) or lang_hint(user.language_code) or "vi"
+
+
+TELEGRAM = web.AppKey("telegram", TelegramChannel)
+
+
+def webhook_secret(settings: Settings) -> str:
+    """TELEGRAM_WEBHOOK_SECRET, or a generated one kept next to the database (stable across restarts)."""
+    return settings.telegram_webhook_secret or load_or_create_secret(settings.db_path.parent / SECRET_FILE)
 
 
 def setup(app: web.Application, ctx: ServerContext) -> ChannelStatus:
-    return ChannelStatus("telegram", False, "off", "set TELEGRAM_BOT_TOKEN to enable")
+    """Plug the channel into the server: polling or webhook by Settings, off without a token."""
+    settings = ctx.settings
+    if not settings.telegram_token:
+        return ChannelStatus(CHANNEL, False, "off", OFF_HINT)
+    secret = None
+    if settings.telegram_webhook_url:
+        if not settings.telegram_webhook_url.startswith("https://"):
+            return ChannelStatus(CHANNEL, False, "off", "TELEGRAM_WEBHOOK_URL must start with https:// (Telegram only calls HTTPS webhooks)")
+        secret = webhook_secret(settings)
+        if not _SECRET_OK.match(secret):
+            return ChannelStatus(CHANNEL, False, "off", "TELEGRAM_WEBHOOK_SECRET may only use A-Z a-z 0-9 _ - (1 to 256 characters)")
+        if not settings.telegram_webhook_url.rstrip("/").endswith(WEBHOOK_PATH):
+            log.warning("TELEGRAM_WEBHOOK_URL does not end in %s: make sure your proxy forwards it there", WEBHOOK_PATH)
+    channel = TelegramChannel(ctx, secret)
+    app[TELEGRAM] = channel
+    if channel.webhook:
+        app.router.add_post(WEBHOOK_PATH, channel.receive)
+    app.on_startup.append(channel.start)
+    app.on_shutdown.append(channel.stop)  # before the server's drain (appended after the channels)
+    app.on_cleanup.append(channel.close)
+    return ChannelStatus(CHANNEL, True, "webhook" if channel.webhook else "polling")
