@@ -1,18 +1,233 @@
-"""`python -m analytics {report,export,purge}`: what officials and operators run against the event store."""
+"""`python -m analytics {report,export,mark,unmark,purge}`: what officials and operators run against the event store.
+
+    python -m analytics report [--since DATE] [--until DATE] [--channel C] [--topic T] [--ward W] [--source S]
+                               [--format table|csv|json] [--db PATH]
+    python -m analytics export [--db PATH] [--out DIR]         # every table and report section as CSV
+    python -m analytics mark KEY resolved|ignored [--entry ID] [--db PATH]
+    python -m analytics unmark KEY [--db PATH]
+    python -m analytics purge --older-than DAYS [--vacuum] [--db PATH]
+
+Dates are Vietnam days (YYYY-MM-DD), inclusive. `--db` defaults to DIGIGUIDE_DB (data/digiguide.db).
+A bad date, or a database file that does not exist, is reported on stderr with exit status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
+from . import report as rpt
 from .store import connect, purge_older_than
+
+TABLES = ("events", "daily", "daily_users", "daily_guide", "daily_feedback", "daily_questions", "cluster_marks")
+TITLES = {
+    "filters": "Filters", "notes": "Notes", "totals": "Totals", "by_topic": "Questions by topic", "by_channel": "Questions by channel",
+    "by_lang": "Questions by language", "by_source": "Questions by source", "by_ward": "Questions by ward",
+    "daily": "Questions per day and topic", "weekly": "Questions per ISO week and topic", "top_questions": "Top questions per topic",
+    "unanswered": "Unanswered question clusters", "helpfulness": "Helpfulness (least helpful first)", "funnels": "Guide funnels",
+}
+# columns shown in the table format (CSV and JSON keep everything)
+TABLE_COLUMNS = {
+    "by_topic": ["value", "questions", "answered", "suggest", "fallback", "answer_rate", "fallback_rate", "users"],
+    "top_questions": ["topic", "rank", "count", "example", "first_day", "last_day"],
+    "unanswered": ["count", "fallback", "suggest", "topic", "status", "entry_id", "after_mark", "first_day", "last_day", "examples"],
+}
+for _dim in ("channel", "lang", "source", "ward"):
+    TABLE_COLUMNS[f"by_{_dim}"] = TABLE_COLUMNS["by_topic"]
+NONE_LABEL = {"value", "topic"}  # columns where "" means "not set"
+BLANK = " "  # a cell left empty on purpose (repeated guide names in funnels)
+
+
+class UsageError(Exception):
+    pass
 
 
 def default_db() -> Path:
     from bot.config import Settings
 
     return Settings.load().db_path
+
+
+def _day(value: str):
+    try:
+        return rpt.parse_day(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _open_existing(path: Path | None):
+    path = Path(path or default_db())
+    if not path.exists():
+        raise UsageError(f"no analytics database at {path} (use --db PATH or set DIGIGUIDE_DB)")
+    return connect(path)
+
+
+# -- rendering -------------------------------------------------------------------------------------------------
+
+def _cell(column: str, value: Any, width: int = 60) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1%}" if column.endswith(("rate", "share", "acceptance")) else f"{value:.2f}"
+    text = str(value)
+    if text == "" and column in NONE_LABEL:
+        return "(none)"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_table(report: dict[str, Any]) -> str:
+    out: list[str] = []
+    for name in rpt.SECTIONS:
+        data = report[name]
+        out.append(f"== {TITLES[name]} ==")
+        if name in ("filters", "totals"):
+            width = max(map(len, data))
+            out.extend(f"{k.ljust(width)}  {_cell(k, v) if v is not None or name == 'totals' else '(any)'}" for k, v in data.items())
+        elif name == "notes":
+            out.extend(data or ["(none)"])
+        else:
+            header, rows = _table_rows(name, data)
+            if name in TABLE_COLUMNS and header:
+                keep = [header.index(c) for c in TABLE_COLUMNS[name]]
+                header, rows = [header[i] for i in keep], [[r[i] for i in keep] for r in rows]
+            if not rows:
+                out.append("(nothing)")
+            else:
+                cells = [header] + [[_cell(h, v) for h, v in zip(header, r)] for r in rows]
+                widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+                numeric = [all(_is_number(r[i]) for r in rows) for i in range(len(header))]
+                for row in cells:
+                    out.append("  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric)).rstrip())
+        out.append("")
+    return "\n".join(out)
+
+
+def _table_rows(name: str, data: Any) -> tuple[list[str], list[list[Any]]]:
+    """Rows for the table format: series pivoted to one column per topic, funnels one block per guide."""
+    if name in ("daily", "weekly"):
+        topics = sorted({p["topic"] for p in data})
+        cells: dict[tuple[str, str], dict[str, int]] = {}
+        for p in data:
+            cells.setdefault((p["period"], p["start"]), {})[p["topic"]] = p["questions"]
+        header = ["period"] + (["start"] if name == "weekly" else []) + ["all"] + [t or "(none)" for t in topics]
+        rows = []
+        for (period, start), by_topic in cells.items():
+            rows.append([period] + ([start] if name == "weekly" else []) + [sum(by_topic.values())] + [by_topic.get(t, 0) for t in topics])
+        return header, rows
+    if name == "funnels":
+        header = ["guide_id", "topic", "step", "users", "dropped", "drop_off_rate", "completion_rate"]
+        rows = []
+        for fn in data:
+            for s in fn["steps"]:
+                first = s is fn["steps"][0]
+                rows.append([fn["guide_id"] if first else BLANK, (fn["topic"] or "-") if first else BLANK, s["step"], s["users"], s["dropped"], s["drop_off_rate"], fn["completion_rate"] if first else BLANK])
+        return header, rows
+    return rpt.section_rows(name, data)
+
+
+def _is_number(value: Any) -> bool:
+    return value is None or value == BLANK or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _csv_value(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def render_csv(report: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for name in rpt.SECTIONS:
+        buf.write(f"# {name}\n")
+        header, rows = rpt.section_rows(name, report[name])
+        if header:
+            writer.writerow(header)
+            writer.writerows([[_csv_value(v) for v in r] for r in rows])
+    return buf.getvalue()
+
+
+# -- commands --------------------------------------------------------------------------------------------------
+
+def _filters(args: argparse.Namespace) -> rpt.Filters:
+    try:
+        return rpt.Filters(since=args.since, until=args.until, channel=args.channel, topic=args.topic, ward=args.ward, source=args.source)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    f = _filters(args)
+    db = _open_existing(args.db)
+    try:
+        report = rpt.full_report(db, f, per_topic=args.per_topic, clusters=args.clusters, min_votes=args.min_votes, include_ignored=args.include_ignored)
+    finally:
+        db.conn.close()
+    if args.format == "json":
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    elif args.format == "csv":
+        sys.stdout.write(render_csv(report))
+    else:
+        print(render_table(report))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    db = _open_existing(args.db)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    try:
+        for table in TABLES:
+            cursor = db.execute(f"select * from {table}")
+            path = out / f"{table}.csv"
+            with path.open("w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow([d[0] for d in cursor.description])
+                rows = 0
+                while batch := cursor.fetchmany(10000):
+                    writer.writerows([[_csv_value(v) for v in r] for r in batch])
+                    rows += len(batch)
+            written.append((path, rows))
+        report = rpt.full_report(db, rpt.Filters(), clusters=None, include_ignored=True)
+    finally:
+        db.conn.close()
+    for name in rpt.SECTIONS:
+        header, rows = rpt.section_rows(name, report[name])
+        path = out / f"report_{name}.csv"
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows([[_csv_value(v) for v in r] for r in rows])
+        written.append((path, len(rows)))
+    for path, rows in written:
+        print(f"{path}  {rows} row(s)")
+    return 0
+
+
+def cmd_mark(args: argparse.Namespace) -> int:
+    db = _open_existing(args.db)
+    try:
+        rpt.mark_cluster(db, args.key, args.status, entry_id=args.entry)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        db.conn.close()
+    print(f"marked {args.key!r} {args.status}" + (f" (entry {args.entry})" if args.entry and args.status == "resolved" else ""))
+    return 0
+
+
+def cmd_unmark(args: argparse.Namespace) -> int:
+    db = _open_existing(args.db)
+    try:
+        removed = rpt.unmark(db, args.key)
+    finally:
+        db.conn.close()
+    print(f"removed {removed} mark(s) from {args.key!r}")
+    return 0
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
@@ -26,9 +241,43 @@ def cmd_purge(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m analytics", description="DigiGuide analytics for officials")
     sub = parser.add_subparsers(dest="command", required=True)
+    db_help = "database file (default: DIGIGUIDE_DB)"
+
+    report = sub.add_parser("report", help="print every report section")
+    report.add_argument("--since", type=_day, metavar="DATE", help="first Vietnam day, YYYY-MM-DD (inclusive)")
+    report.add_argument("--until", type=_day, metavar="DATE", help="last Vietnam day, YYYY-MM-DD (inclusive)")
+    report.add_argument("--channel", help="zalo, telegram, web, ...")
+    report.add_argument("--topic", help="eid, portal, fees, bills, qr, safety, signature")
+    report.add_argument("--ward")
+    report.add_argument("--source", help="deep-link campaign payload, e.g. g-eid-activate")
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.add_argument("--per-topic", type=int, default=10, metavar="N", help="top questions per topic (default 10)")
+    report.add_argument("--clusters", type=int, default=50, metavar="N", help="unanswered clusters to list (default 50)")
+    report.add_argument("--min-votes", type=int, default=1, metavar="N", help="helpfulness: entries with at least N votes")
+    report.add_argument("--include-ignored", action="store_true", help="also list clusters marked ignored")
+    report.add_argument("--db", type=Path, help=db_help)
+    report.set_defaults(func=cmd_report)
+
+    export = sub.add_parser("export", help="write every table and report section as CSV files")
+    export.add_argument("--out", type=Path, default=Path("export"), metavar="DIR", help="output directory (default: ./export)")
+    export.add_argument("--db", type=Path, help=db_help)
+    export.set_defaults(func=cmd_export)
+
+    mark = sub.add_parser("mark", help="mark an unanswered question key resolved or ignored")
+    mark.add_argument("key", help="the question key, as shown in the report (quote it)")
+    mark.add_argument("status", choices=rpt.MARK_STATUSES)
+    mark.add_argument("--entry", help="the FAQ or guide id that now answers it (resolved only)")
+    mark.add_argument("--db", type=Path, help=db_help)
+    mark.set_defaults(func=cmd_mark)
+
+    unmark = sub.add_parser("unmark", help="remove the mark from a question key")
+    unmark.add_argument("key")
+    unmark.add_argument("--db", type=Path, help=db_help)
+    unmark.set_defaults(func=cmd_unmark)
+
     purge = sub.add_parser("purge", help="delete events older than a number of days")
     purge.add_argument("--older-than", type=int, required=True, metavar="DAYS")
-    purge.add_argument("--db", type=Path, help="database file (default: DIGIGUIDE_DB)")
+    purge.add_argument("--db", type=Path, help=db_help)
     purge.add_argument("--vacuum", action="store_true", help="also give the space back to the disk")
     purge.set_defaults(func=cmd_purge)
     return parser
@@ -36,7 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `... | head`: stop quietly
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

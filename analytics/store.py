@@ -121,7 +121,7 @@ def write_batch(db: sqlite_utils.Database, events: list[Event]) -> None:
         rows.append(row)
         daily[(day, *(_dim(getattr(e, d)) for d in ROLLUP_DIMS))] += 1
         users.setdefault((day, e.user), (e.channel, _dim(e.source), _dim(e.ward)))
-        if e.kind == "guide_step" and e.entry_id is not None and e.guide_step is not None:
+        if e.guide_step is not None and e.entry_id is not None:  # any way into a guide page: step, typed, tapped, deep link
             guide.add((day, e.entry_id, e.guide_step, e.user))
         if e.feedback in ("up", "down") and e.entry_id:
             slot = feedback.setdefault((day, e.entry_id), [_dim(e.topic), 0, 0])

@@ -1,0 +1,373 @@
+"""A deterministic generator of realistic analytics events, and the numbers a report must show for them.
+
+Used by tests/test_analytics_report.py (and meant for the analytics benchmark and dashboard tests):
+
+    events, expected = generate(n_users=400, days=35, seed=7)
+    write(db, events)                       # through analytics.store.write_batch: rollups stay consistent
+    summarise(events, channel="zalo")       # the expected figures under a filter
+
+The events look like what bot.engine emits: salted-hash users that keep one channel, language, ward and
+campaign source; sessions at any hour of the Vietnam day (so UTC and local days differ); typed questions
+drawn from a catalogue of question groups with near-identical spellings (typos that should merge into one
+cluster), a small long tail of unique unanswered questions, suggestions that are sometimes tapped, guides
+walked step by step with drop-off, thumbs up/down, menus, topic pages, small talk and stray commands.
+
+`summarise` computes every figure straight from the Event list, in plain Python, without the store or the
+report code, following the definitions in analytics/report.py's docstring.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from bot.engine import Event
+
+VIETNAM = dt.timezone(dt.timedelta(hours=7))
+START = dt.date(2025, 3, 3)  # a Monday, so weeks line up with the first day
+QUESTION_KINDS = ("faq", "guide", "suggest", "fallback")
+ANSWERED_KINDS = ("faq", "guide")
+UNANSWERED_KINDS = ("fallback", "suggest")
+
+STOPWORDS = frozenset("toi cua la gi the nao lam sao o dau co khong duoc bi cho ve voi minh can ban a nhe oi how to the my is i do can".split())
+
+CHANNELS = (("zalo", 0.5), ("telegram", 0.35), ("web", 0.15))
+WARDS = ((None, 0.3), ("phuc-yen", 0.25), ("xuan-hoa", 0.2), ("vinh-yen", 0.15), ("tam-son", 0.1))  # content/locality.yaml
+SOURCES = ((None, 0.7), ("g-eid-activate", 0.1), ("t-fees", 0.1), ("f-eid-no-otp", 0.1))
+
+# guide id -> (topic, number of steps); pages are 0 (overview), 1..n (steps), n+1 (wrap-up)
+GUIDES = {"eid-activate": ("eid", 5), "fees-pay-portal": ("fees", 4), "safety-report-scam": ("safety", 3)}
+GUIDE_CONTINUE = {"eid-activate": 0.85, "fees-pay-portal": 0.7, "safety-report-scam": 0.9}
+FAQS = {
+    "eid-forgot-password": "eid", "eid-no-otp": "eid", "eid-levels": "eid", "eid-change-phone": "eid", "eid-what-is": "eid",
+    "portal-login": "portal", "portal-track": "portal", "fees-traffic-fine": "fees", "bills-electric": "bills",
+    "bills-water": "bills", "qr-receive": "qr", "safety-otp-share": "safety", "signature-what-is": "signature",
+}
+TOPIC_ENTRIES = {t: [e for e, et in FAQS.items() if et == t] for t in sorted(set(FAQS.values()))}
+# share of thumbs-up per entry (default 0.8): a couple of entries officials should look at first
+UP_SHARE = {"eid-no-otp": 0.3, "bills-water": 0.5, "fees-pay-portal": 0.55}
+
+
+@dataclass(frozen=True)
+class Group:
+    """Questions that mean the same thing; their keys must merge into one cluster and nothing else."""
+
+    id: str
+    topic: str | None
+    outcome: str  # faq | guide | suggest | fallback | smalltalk
+    entry: str | None
+    text: str
+    lang: str = "vi"
+    weight: float = 1.0
+
+
+GROUPS = [
+    Group("eid-forgot", "eid", "faq", "eid-forgot-password", "quen mat khau vneid thi lam sao", weight=9),
+    Group("eid-otp", "eid", "faq", "eid-no-otp", "khong nhan duoc ma otp kich hoat vneid", weight=7),
+    Group("eid-levels", "eid", "faq", "eid-levels", "tai khoan dinh danh muc 2 khac muc 1 the nao", weight=5),
+    Group("eid-phone", "eid", "faq", "eid-change-phone", "doi so dien thoai tren ung dung vneid", weight=4),
+    Group("portal-login", "portal", "faq", "portal-login", "dang nhap cong dich vu cong quoc gia", weight=5),
+    Group("portal-track", "portal", "faq", "portal-track", "tra cuu trang thai ho so da nop truc tuyen", weight=3),
+    Group("fees-fine", "fees", "faq", "fees-traffic-fine", "nop phat nguoi giao thong online", weight=4),
+    Group("bills-electric", "bills", "faq", "bills-electric", "thanh toan tien dien qua ung dung ngan hang", weight=5),
+    Group("bills-water", "bills", "faq", "bills-water", "tra tien nuoc hang thang qua mang", weight=3),
+    Group("qr-receive", "qr", "faq", "qr-receive", "tao ma qr nhan tien chuyen khoan", weight=4),
+    Group("safety-otp", "safety", "faq", "safety-otp-share", "nguoi la goi dien xin ma otp", weight=4),
+    Group("signature", "signature", "faq", "signature-what-is", "chu ky so ca nhan dung vao viec gi", weight=2),
+    Group("guide-activate", "eid", "guide", "eid-activate", "huong dan tung buoc kich hoat vneid", weight=6),
+    Group("guide-fees", "fees", "guide", "fees-pay-portal", "huong dan nop le phi tren cong dich vu", weight=3),
+    Group("guide-scam", "safety", "guide", "safety-report-scam", "cach bao cao lua dao qua mang", weight=2),
+    Group("sug-vneid", "eid", "suggest", "eid-what-is", "vneid bao loi khi dang nhap ung dung", weight=4),
+    Group("sug-bills", "bills", "suggest", "bills-electric", "hoa don thang nay tang bat thuong", weight=2),
+    Group("fb-gold", None, "fallback", None, "gia vang hom nay bao nhieu tien", weight=4),
+    Group("fb-land", None, "fallback", None, "thu tuc cap so do dat dai nong thon", weight=3),
+    Group("fb-pension", None, "fallback", None, "luong huu thang nay chua nhan duoc", weight=2),
+    Group("fb-passport", None, "fallback", None, "xin ho chieu online mat bao lau", weight=2),
+    Group("small-hello", None, "smalltalk", None, "xin chao ban nhe", weight=3),
+    Group("en-forgot", "eid", "faq", "eid-forgot-password", "forgot my vneid password", lang="en", weight=5),
+    Group("en-electric", "bills", "faq", "bills-electric", "pay electricity bill online", lang="en", weight=3),
+    Group("en-police", None, "fallback", None, "where is the nearest police station", lang="en", weight=2),
+]
+GROUP_BY_ID = {g.id: g for g in GROUPS}
+TAIL_SYLLABLES = "xoai mit buoi chom nhan vai cam quyt sau rieng thanh long coc oi man dua hau lekima bao lut nang gio mua dong hoang hon binh minh".split()
+TAIL_SHARE = 0.03  # typed questions that nobody else asks: singleton unanswered clusters
+
+
+def question_key(text: str) -> str:
+    """Sorted content words, like bot.engine's key (a simplified stand-in)."""
+    return " ".join(sorted({w for w in text.split() if w not in STOPWORDS}))
+
+
+def _typos(text: str) -> list[str]:
+    """Two misspellings at the end of the longest content word: a dropped letter, two swapped letters."""
+    words = text.split()
+    content = sorted((w for w in words if w not in STOPWORDS), key=lambda w: (-len(w), w))
+    longest = content[0]
+    i = words.index(longest)
+    dropped = words[:i] + [longest[:-2] + longest[-1]] + words[i + 1 :]
+    swapped = words[:i] + [longest[:-2] + longest[-1] + longest[-2]] + words[i + 1 :]
+    return [" ".join(dropped), " ".join(swapped)]
+
+
+def _variants(group: Group) -> list[tuple[str, float]]:
+    """(text, weight): the usual spelling most of the time, two typos sometimes."""
+    if group.outcome == "smalltalk":
+        return [(group.text, 1.0)]
+    a, b = _typos(group.text)
+    return [(group.text, 0.7), (a, 0.2), (b, 0.1)]
+
+
+VARIANTS = {g.id: _variants(g) for g in GROUPS}
+KEY_GROUP = {question_key(text): g.id for g in GROUPS for text, _ in VARIANTS[g.id]}
+
+
+def check_catalogue(threshold: float = 90) -> None:
+    """The catalogue's promise: spellings of one group are near-identical, different groups are not."""
+    keys = defaultdict(list)
+    for key, gid in KEY_GROUP.items():
+        keys[gid].append(key)
+    assert len(KEY_GROUP) == sum(len(v) for v in VARIANTS.values()), "two spellings share a key"
+    for gid, ks in keys.items():
+        for a in ks:
+            for b in ks:
+                assert fuzz.ratio(a, b) >= threshold + 1, (gid, a, b, fuzz.ratio(a, b))
+    for g1, k1 in keys.items():
+        for g2, k2 in keys.items():
+            if g1 < g2:
+                for a in k1:
+                    for b in k2:
+                        assert fuzz.ratio(a, b) < threshold - 10, (a, b, fuzz.ratio(a, b))
+
+
+def _pick(rng: random.Random, options):
+    values, weights = zip(*options)
+    return rng.choices(values, weights)[0]
+
+
+def _vn_ts(day: dt.date, second: int) -> float:
+    return dt.datetime.combine(day, dt.time(), VIETNAM).timestamp() + second
+
+
+class _Session:
+    def __init__(self, rng, user, channel, lang, ward, source, day, second, tail_share=TAIL_SHARE):
+        self.tail_share = tail_share
+        self.rng, self.user, self.channel, self.lang, self.ward, self.source = rng, user, channel, lang, ward, source
+        self.ts = _vn_ts(day, second)
+        self.events: list[Event] = []
+
+    def emit(self, kind, **kw) -> None:
+        self.ts += self.rng.randint(3, 40)
+        self.events.append(Event(ts=self.ts, channel=self.channel, user=self.user, lang=self.lang, kind=kind, source=self.source, ward=self.ward, **kw))
+
+    def feedback(self, entry: str, topic: str) -> None:
+        verdict = "up" if self.rng.random() < UP_SHARE.get(entry, 0.8) else "down"
+        self.emit("feedback", topic=topic, entry_id=entry, feedback=verdict)
+
+    def walk_guide(self, guide: str, start: int = 1) -> None:
+        topic, n = GUIDES[guide]
+        step = start
+        while step <= n + 1:
+            self.emit("guide_step", topic=topic, entry_id=guide, guide_step=step)
+            if step == n + 1:
+                if self.rng.random() < 0.5:
+                    self.feedback(guide, topic)
+                return
+            if step > 1 and self.rng.random() < 0.05:  # a look back ("prev"), then on again
+                self.emit("guide_step", topic=topic, entry_id=guide, guide_step=step - 1)
+            if self.rng.random() > GUIDE_CONTINUE[guide]:
+                return
+            step += 1
+
+    def typed(self) -> None:
+        rng = self.rng
+        if rng.random() < self.tail_share:
+            words = rng.sample(TAIL_SYLLABLES, 5) + [f"so{rng.randrange(10**6)}"]
+            text = " ".join(words)
+            self.emit("fallback", question=text, question_key=question_key(text), score=round(rng.uniform(0, 0.3), 3))
+            return
+        groups = [g for g in GROUPS if g.lang == self.lang]
+        group = rng.choices(groups, [g.weight for g in groups])[0]
+        text = _pick(rng, VARIANTS[group.id])
+        q = dict(question=text, question_key=question_key(text))
+        outcome = group.outcome
+        if outcome == "faq" and rng.random() < 0.1:
+            outcome = "suggest"  # a low score on a known question: shown as "did you mean"
+        if outcome == "smalltalk":
+            self.emit("smalltalk", score=1.0, **q)
+        elif outcome == "fallback":
+            self.emit("fallback", score=round(rng.uniform(0, 0.3), 3), **q)
+        elif outcome == "suggest":
+            self.emit("suggest", topic=group.topic, entry_id=group.entry, score=round(rng.uniform(0.35, 0.6), 3), **q)
+            if rng.random() < 0.5:
+                entry = group.entry if rng.random() < 0.7 else rng.choice(TOPIC_ENTRIES[group.topic])
+                self.emit("suggestion", topic=FAQS[entry], entry_id=entry)
+                if rng.random() < 0.2:
+                    self.feedback(entry, FAQS[entry])
+        elif outcome == "faq":
+            self.emit("faq", topic=group.topic, entry_id=group.entry, score=round(rng.uniform(0.6, 1), 3), **q)
+            if rng.random() < 0.25:
+                self.feedback(group.entry, group.topic)
+        else:  # guide: the overview opens; "begin" leads to step 1
+            self.emit("guide", topic=group.topic, entry_id=group.entry, guide_step=0, score=round(rng.uniform(0.6, 1), 3), **q)
+            if rng.random() < 0.8:
+                self.walk_guide(group.entry)
+
+    def browse(self) -> None:
+        rng = self.rng
+        self.emit("menu")
+        topic = rng.choice(sorted(TOPIC_ENTRIES))
+        self.emit("topic", topic=topic)
+        guides = [g for g, (t, _) in GUIDES.items() if t == topic]
+        if guides and rng.random() < 0.4:
+            guide = rng.choice(guides)
+            self.emit("guide_step", topic=topic, entry_id=guide, guide_step=0)
+            if rng.random() < 0.7:
+                self.walk_guide(guide)
+        elif rng.random() < 0.6:
+            entry = rng.choice(TOPIC_ENTRIES[topic])
+            self.emit("faq", topic=topic, entry_id=entry)  # a tapped button: a question, but no text
+            if rng.random() < 0.2:
+                self.feedback(entry, topic)
+
+
+def generate_events(n_users: int = 400, days: int = 35, seed: int = 7, start: dt.date = START, tail_share: float = TAIL_SHARE) -> list[Event]:
+    """Events of `n_users` citizens over `days` Vietnam days from `start`, sorted by time. About six events
+    per user; `tail_share` of typed questions are one-off unanswered texts (raise it to stress clustering)."""
+    rng = random.Random(seed)
+    events: list[Event] = []
+    for u in range(n_users):
+        user = hashlib.sha256(f"{seed}:{u}".encode()).hexdigest()[:20]  # as long as bot.privacy.hash_user
+        channel = _pick(rng, CHANNELS)
+        lang = "en" if rng.random() < 0.08 else "vi"
+        ward, source = _pick(rng, WARDS), _pick(rng, SOURCES)
+        first = rng.randrange(days)
+        session_days = sorted({first, *(min(days - 1, first + rng.randrange(days)) for _ in range(int(rng.expovariate(1.2))))})
+        for n, offset in enumerate(session_days):
+            s = _Session(rng, user, channel, lang, ward, source, start + dt.timedelta(days=offset), rng.randrange(86400 - 1800), tail_share)
+            if n == 0 and source:
+                kind, _, ident = source.partition("-")
+                if kind == "g":
+                    s.emit("start", topic=GUIDES[ident][0], entry_id=ident, guide_step=0)
+                    if rng.random() < 0.6:
+                        s.walk_guide(ident)
+                elif kind == "t":
+                    s.emit("start", topic=ident)
+                else:
+                    s.emit("start", topic=FAQS[ident], entry_id=ident)
+            elif rng.random() < 0.3:
+                s.emit("start")
+            for _ in range(rng.choice((1, 1, 2, 2, 3, 4))):
+                r = rng.random()
+                if r < 0.72:
+                    s.typed()
+                elif r < 0.87:
+                    s.browse()
+                elif r < 0.93:
+                    s.emit(rng.choice(("help", "hotline", "lang")))
+                else:
+                    s.emit(rng.choice(("empty", "unknown_command", "stale_action", "guide_none")))
+            events.extend(s.events)
+    events.sort(key=lambda e: e.ts)
+    return events
+
+
+def write(db, events: list[Event], batch: int = 5000) -> None:
+    """Store events the way the writer thread does: in batches through write_batch."""
+    from analytics.store import write_batch
+
+    for i in range(0, len(events), batch):
+        write_batch(db, events[i : i + batch])
+
+
+def generate(n_users: int = 400, days: int = 35, seed: int = 7, start: dt.date = START) -> tuple[list[Event], dict]:
+    events = generate_events(n_users, days, seed, start)
+    return events, summarise(events)
+
+
+# -- the expected figures, computed independently ------------------------------------------------------------
+
+def day_of(e: Event) -> str:
+    return dt.datetime.fromtimestamp(e.ts, VIETNAM).date().isoformat()
+
+
+def monday(day: str) -> str:
+    d = dt.date.fromisoformat(day)
+    return (d - dt.timedelta(days=d.weekday())).isoformat()
+
+
+def cluster_of(key: str) -> str:
+    """The group a key belongs to; a long-tail key is its own cluster."""
+    return KEY_GROUP.get(key, key)
+
+
+def summarise(events: list[Event], since=None, until=None, channel=None, topic=None, ward=None, source=None) -> dict:
+    """Every figure a report over `events` must show, under the given filters (dates as ISO strings)."""
+    since, until = str(since or "0000-00-00"), str(until or "9999-99-99")
+
+    def keep(e, dims=("channel", "topic", "ward", "source")):
+        if not since <= day_of(e) <= until:
+            return False
+        wanted = {"channel": channel, "topic": topic, "ward": ward, "source": source}
+        return all(wanted[d] is None or (getattr(e, d) or "") == wanted[d] for d in dims)
+
+    chosen = [e for e in events if keep(e)]
+    kinds = Counter(e.kind for e in chosen)
+    questions = sum(kinds[k] for k in QUESTION_KINDS)
+    answered = sum(kinds[k] for k in ANSWERED_KINDS)
+    users = {e.user for e in events if keep(e, ("channel", "ward", "source"))}
+    out: dict = {
+        "totals": {
+            "events": len(chosen), "questions": questions, "answered": answered, "suggest": kinds["suggest"],
+            "fallback": kinds["fallback"], "suggestions_tapped": kinds["suggestion"],
+            "answer_rate": answered / questions if questions else None,
+            "fallback_rate": kinds["fallback"] / questions if questions else None,
+            "suggestion_acceptance": kinds["suggestion"] / kinds["suggest"] if kinds["suggest"] else None,
+            "unique_users": None if topic is not None else len(users),
+        }
+    }
+    typed = [e for e in chosen if e.kind in QUESTION_KINDS]
+    for dim in ("topic", "channel", "lang", "source", "ward"):
+        out[f"by_{dim}"] = dict(Counter(getattr(e, dim) or "" for e in typed))
+    out["daily"] = dict(Counter((day_of(e), e.topic or "") for e in typed))
+    out["weekly"] = dict(Counter((monday(day_of(e)), e.topic or "") for e in typed))
+
+    # question rollups are not kept per source: these sections ignore that filter
+    no_source = [e for e in events if keep(e, ("channel", "topic", "ward")) and e.question_key]
+    top: dict[str, Counter] = defaultdict(Counter)
+    for e in no_source:
+        if e.kind in QUESTION_KINDS:
+            top[e.topic or ""][cluster_of(e.question_key)] += 1
+    out["top_questions"] = {t: dict(c) for t, c in top.items()}
+    clusters: dict[str, dict] = {}
+    for e in no_source:
+        if e.kind in UNANSWERED_KINDS:
+            c = clusters.setdefault(cluster_of(e.question_key), {"count": 0, "first_day": "9999", "last_day": "0000", "texts": set()})
+            c["count"] += 1
+            c["first_day"], c["last_day"] = min(c["first_day"], day_of(e)), max(c["last_day"], day_of(e))
+            c["texts"].add(e.question)
+    out["unanswered"] = clusters
+
+    votes: dict[str, list[int]] = {}
+    for e in chosen:
+        if e.kind == "feedback" and e.feedback in ("up", "down"):
+            v = votes.setdefault(e.entry_id, [0, 0])
+            v[0 if e.feedback == "up" else 1] += 1
+    out["helpfulness"] = {k: tuple(v) for k, v in votes.items()}
+
+    # funnels: every event on a guide page reaches daily_guide (see analytics.store.write_batch)
+    furthest: dict[str, dict[str, int]] = defaultdict(dict)
+    for e in chosen:
+        if e.entry_id and e.guide_step is not None:
+            seen = furthest[e.entry_id]
+            seen[e.user] = max(seen.get(e.user, -1), e.guide_step)
+    funnels = {}
+    for guide, per_user in furthest.items():
+        top_step = max(per_user.values())
+        funnels[guide] = {s: sum(1 for m in per_user.values() if m >= s) for s in range(top_step + 1)}
+    out["funnels"] = funnels
+    return out
