@@ -38,7 +38,7 @@ MESSAGE_PARAMS: Mapping[str, frozenset[str]] = {
     "guide_end": frozenset({"problems"}),
 }
 REQUIRED_MESSAGES = (
-    "welcome help menu topic suggest fallback empty non_text feedback_question feedback_up feedback_down "
+    "welcome help menu topic suggest fallback empty non_text unsupported feedback_question feedback_up feedback_down "
     "guide_intro guide_step guide_end guide_none hotlines lang_set stale_action rate_limited error forget_done numbered_hint"
 ).split()
 REQUIRED_BUTTONS = "next prev menu start_guide begin helpful not_helpful hotline more switch_lang topic".split()

@@ -17,9 +17,10 @@ import time
 
 from aiohttp import web
 
+from analytics import dashboard
 from analytics.store import EventStore
 
-from .channels import telegram, web as webchat
+from .channels import telegram, web as webchat, zalo
 from .channels.base import ChannelStatus, ServerContext
 from .config import Settings
 from .engine import Engine
@@ -30,7 +31,7 @@ from .state import SqliteStateStore
 
 log = logging.getLogger("digiguide.server")
 
-CHANNELS = [webchat, telegram]
+CHANNELS = [webchat, telegram, zalo]
 CTX = web.AppKey("ctx", ServerContext)
 
 
@@ -42,6 +43,7 @@ def build_app(settings: Settings, service: ChatService) -> web.Application:
     app.router.add_post("/admin/reload", admin_reload)
     for channel in CHANNELS:
         ctx.channels.append(channel.setup(app, ctx))
+    dashboard.setup(app, ctx)
     app.on_startup.append(_announce)
     app.on_startup.append(_install_sighup)
     app.on_shutdown.append(_drain)
@@ -114,7 +116,7 @@ def serve(settings: Settings | None = None) -> int:
     app = build_app(settings, service)
     if generated_token:
         # Printed once, to the terminal only (never logged): the admin token for this run.
-        print(f"Admin token for this run (set DIGIGUIDE_DASHBOARD_TOKEN to fix one): {settings.dashboard_token}", flush=True)
+        print(f"Admin token for this run (set DIGIGUIDE_DASHBOARD_TOKEN to fix one): {settings.dashboard_token}\nDashboard: http://{'127.0.0.1' if settings.host in ('', '0.0.0.0', '::') else settings.host}:{settings.port}/dashboard/login#token={settings.dashboard_token}", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, shutdown_timeout=15)
     events.stop()  # flush what is queued
     store.close()
