@@ -1,4 +1,4 @@
-"""Command line: `python -m bot {serve,chat,ask,check}` (also installed as `digiguide`)."""
+"""Command line: `python -m bot {serve,chat,ask,check,links}` (also installed as `digiguide`)."""
 
 from __future__ import annotations
 
@@ -112,6 +112,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(settings)
 
 
+def cmd_links(args: argparse.Namespace) -> int:
+    """Every link and poster code, for one working group or all (and the plain, untagged ones)."""
+    import csv
+    from dataclasses import asdict
+
+    from .config import Settings
+    from .outreach import link_rows
+
+    kb = _load(args.content)
+    settings = Settings.load()
+    if args.group and args.group not in kb.working_groups:
+        known = ", ".join(kb.working_groups) or "none"
+        print(f"unknown working group {args.group!r} (known: {known})", file=sys.stderr)
+        return 2
+    username = settings.telegram_username or "<bot-username>"
+    rows = link_rows(kb, username, settings.web_url, args.group)
+    if args.format == "json":
+        print(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=1))
+    elif args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["group", "target", "title", "payload", "telegram", "web", "zalo_code"])
+        writer.writerows([r.group or "", r.target, r.title, r.payload, r.telegram, r.web, r.zalo_code] for r in rows)
+    else:
+        for r in rows:
+            print(f"{r.group or '(no group)':<18} {r.zalo_code:<8} {r.title}\n    {r.telegram}\n    {r.web}")
+    if not settings.telegram_username:
+        print("note: set TELEGRAM_BOT_USERNAME for real t.me links", file=sys.stderr)
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     kb = _load(args.content)
     steps = sum(len(g.steps) for g in kb.guides.values())
@@ -135,13 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="run the server: web chat, Telegram (when configured), health and admin")
     sub.add_parser("chat", help="talk to the bot in the terminal")
     sub.add_parser("check", help="validate the content; exit 1 with file:line messages when invalid")
+    links = sub.add_parser("links", help="list every deep link and poster code (for working groups)")
+    links.add_argument("--group", help="only this working group")
+    links.add_argument("--format", choices=["table", "csv", "json"], default="table")
     args = parser.parse_args(argv)
     args.content_given = args.content is not None
     if args.content is None:
         from .knowledge import DEFAULT_CONTENT_DIR
 
         args.content = DEFAULT_CONTENT_DIR
-    return {"ask": cmd_ask, "chat": cmd_chat, "check": cmd_check, "serve": cmd_serve}[args.command](args)
+    return {"ask": cmd_ask, "chat": cmd_chat, "check": cmd_check, "serve": cmd_serve, "links": cmd_links}[args.command](args)
 
 
 if __name__ == "__main__":

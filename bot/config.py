@@ -37,6 +37,8 @@ class Settings:
     zalo_api_base: str = "https://bot-api.zaloplatforms.com"
     zalo_webhook_url: str = ""
     zalo_webhook_secret: str = field(default="", repr=False)
+    public_url: str = ""  # where citizens reach the web chat, for links and posters (default http://host:port)
+    telegram_username: str = ""  # the bot's @username for t.me links (else asked from getMe at start)
 
     @classmethod
     def load(cls, env: dict[str, str] | None = None, env_file: Path | str | None = ".env") -> "Settings":
@@ -68,10 +70,17 @@ class Settings:
             zalo_api_base=get("ZALO_API_BASE", "https://bot-api.zaloplatforms.com").rstrip("/"),
             zalo_webhook_url=get("ZALO_WEBHOOK_URL"),
             zalo_webhook_secret=get("ZALO_WEBHOOK_SECRET"),
+            public_url=get("DIGIGUIDE_PUBLIC_URL").rstrip("/"),
+            telegram_username=get("TELEGRAM_BOT_USERNAME").lstrip("@"),
         )
         if not settings.salt:
             settings = settings.with_salt(load_or_create_secret(settings.db_path.parent / "salt"))
         return settings
+
+    @property
+    def web_url(self) -> str:
+        """The public address of the web chat (links and posters point here)."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     def with_salt(self, salt: str) -> "Settings":
         return replace(self, salt=salt)

@@ -8,20 +8,19 @@ answers, suggestions, fallbacks, feedback, language, and the analytics `Event` o
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 
 from . import present
 from .knowledge import FAQ, Guide, KnowledgeBase
 from .matcher import Match, Matcher
+from .outreach import PayloadError, StartLink, match_code, parse_payload
 from .privacy import hash_user
 from .replies import Reply, split_reply
 from .state import StateStore, UserState
 from .text import clean, fold, has_vietnamese_marks, redact
 
 DEFAULT_MAX_LEN = 4096
-_START_PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -163,6 +162,10 @@ class Engine:
             if 1 <= n <= len(turn.state.options):
                 self._action(turn, turn.state.options[n - 1])
                 return
+        code = match_code(text, self.kb)
+        if code is not None:  # a poster code typed on Zalo (or anywhere): like opening its link
+            self._arrive(turn, code, welcome=code.target.kind == "menu")
+            return
         command = self._commands.get(folded)
         if command and has_vietnamese_marks(text) and not turn.lang_locked:
             turn.lang = "vi"  # "xoá dữ liệu", "tiếng Việt": certainly Vietnamese, whatever was set before
@@ -256,23 +259,25 @@ class Engine:
         turn.replies.append(present.menu(self.kb, turn.lang, self.kb.message("forget_done", turn.lang)))
 
     def _start(self, turn: _Turn, payload: str) -> None:
-        """/start with an optional deep-link payload: g-<guide>, t-<topic>, f-<faq> or menu.
-        Anything unknown or malformed falls back to the plain welcome."""
-        payload = (payload or "").strip()
-        target = None
-        if payload and _START_PAYLOAD.match(payload):
-            kind, _, ident = payload.partition("-")
-            if kind == "g" and ident in self.kb.guides:
-                target = f"g:{ident}:0"
-            elif kind == "t" and ident in self.kb.topics:
-                target = f"t:{ident}"
-            elif kind == "f" and ident in self.kb.faqs:
-                target = f"f:{ident}"
-            if target and not turn.state.source:
-                turn.state = turn.state.evolve(source=payload)
-        turn.replies.append(present.menu(self.kb, turn.lang, self.kb.message("welcome", turn.lang)))
-        if target:
-            self._action(turn, target)
+        """/start with an optional deep-link payload (grammar in bot.outreach). Anything unknown or
+        malformed falls back to the plain welcome."""
+        link = None
+        if payload:
+            try:
+                link = parse_payload(payload.strip(), self.kb)
+            except PayloadError:
+                link = None
+        self._arrive(turn, link, welcome=True)
+
+    def _arrive(self, turn: _Turn, link: StartLink | None, welcome: bool) -> None:
+        """Open what a link or poster code points to; remember the first one as the citizen's source."""
+        if link is not None and not turn.state.source:
+            ward = link.group.ward if link.group else None
+            turn.state = turn.state.evolve(source=link.payload, ward=turn.state.ward or ward)
+        if welcome or link is None:
+            turn.replies.append(present.menu(self.kb, turn.lang, self.kb.message("welcome", turn.lang)))
+        if link is not None and link.target.kind != "menu":
+            self._action(turn, link.target.action)
         turn.kind = "start"
 
     def _action(self, turn: _Turn, action: str) -> None:

@@ -113,10 +113,21 @@ class Guide:
     sources: tuple[str, ...]
     reviewed: dt.date
     location: str = ""
+    code: str | None = None  # short code typed on Zalo from a poster, e.g. "ID1"
 
     @property
     def family(self) -> str:
         return f"g:{self.id}"
+
+
+@dataclass(frozen=True)
+class WorkingGroup:
+    """A residential working group that shares links and posters (content/locality.yaml)."""
+
+    id: str
+    name: Localized
+    ward: str | None
+    code: str
 
 
 @dataclass(frozen=True)
@@ -163,6 +174,7 @@ class KnowledgeBase:
     locality: Mapping[str, Any]
     version: str
     out_of_scope: tuple[OutOfScope, ...] = ()
+    working_groups: Mapping[str, WorkingGroup] = field(default_factory=dict)
     content_dir: Path = field(default=DEFAULT_CONTENT_DIR)
 
     def message(self, key: str, lang: str, **params: Any) -> str:
@@ -359,6 +371,9 @@ def _line_item(items: Any, index: int) -> int:
 FAQ_REQUIRED = ("id", "topic", "questions", "answer", "sources", "reviewed")
 FAQ_OPTIONAL = ("keywords", "guide")
 GUIDE_REQUIRED = ("id", "topic", "title", "audience", "questions", "prepare", "steps", "problems", "sources", "reviewed")
+GUIDE_OPTIONAL = ("code",)
+CODE_RE = re.compile(r"^[A-Za-z]{1,5}[0-9]{1,3}$")  # letters then digits: never an everyday word
+MAX_GROUP_ID = 28  # "g-<32-char guide id>__<group id>" must fit Telegram's 64-character payload
 
 
 def _load_faqs(c: _Checker, raw: Any) -> list[FAQ]:
@@ -392,8 +407,12 @@ def _load_faqs(c: _Checker, raw: Any) -> list[FAQ]:
 
 
 def _load_guide(c: _Checker, raw: Any, expected_id: str) -> Guide | None:
-    if not c.keys(raw, 1, GUIDE_REQUIRED, what=f"guide {expected_id}"):
+    if not c.keys(raw, 1, GUIDE_REQUIRED, GUIDE_OPTIONAL, what=f"guide {expected_id}"):
         return None
+    code = raw.get("code")
+    if code is not None and (not isinstance(code, str) or not CODE_RE.match(code)):
+        c.report(_line(raw, "code"), f"code {code!r} must be 1-5 letters then 1-3 digits, e.g. ID1")
+        code = None
     gid = c.ident(raw["id"], _line(raw, "id"), "id")
     if gid != expected_id:
         c.report(_line(raw, "id"), f"guide id {gid!r} must match its file name {expected_id!r}.yaml")
@@ -430,6 +449,7 @@ def _load_guide(c: _Checker, raw: Any, expected_id: str) -> Guide | None:
         sources=c.urls(raw["sources"], _line(raw, "sources")),
         reviewed=c.date(raw["reviewed"], _line(raw, "reviewed")),
         location=f"{c.file}:1",
+        code=code,
     )
 
 
@@ -453,6 +473,47 @@ def _load_topics(c: _Checker, raw: Any) -> list[Topic]:
     if missing:
         c.report(1, f"topics.yaml must define every topic; missing: {', '.join(sorted(missing))}")
     return topics
+
+
+def _load_working_groups(c: _Checker, locality: Any) -> list[WorkingGroup]:
+    raw = locality.get("working_groups") or []
+    if not isinstance(raw, list):
+        c.report(_line(locality, "working_groups"), "working_groups must be a list of {id, name, ward, code}")
+        return []
+    wards = {w.get("id") for w in locality.get("wards") or [] if isinstance(w, dict)}
+    groups = []
+    for i, item in enumerate(raw):
+        line = _line_item(raw, i)
+        if not c.keys(item, line, ("id", "name", "code"), ("ward",), what="working group"):
+            continue
+        gid = c.ident(item["id"], _line(item, "id"), "working group id")
+        if len(gid) > MAX_GROUP_ID:
+            c.report(_line(item, "id"), f"working group id {gid!r} is longer than {MAX_GROUP_ID} characters (links must fit 64)")
+        ward = item.get("ward")
+        if ward is not None and ward not in wards:
+            c.report(_line(item, "ward"), f"unknown ward {ward!r} (add it to wards first)")
+        code = item["code"]
+        if not isinstance(code, str) or not CODE_RE.match(code):
+            c.report(_line(item, "code"), f"code {code!r} must be 1-5 letters then 1-3 digits, e.g. TDP5")
+            code = str(code)
+        name = item["name"]
+        groups.append(WorkingGroup(gid, c.localized(name if isinstance(name, dict) else {"vi": name, "en": name}, _line(item, "name"), "name"), ward, code))
+    return groups
+
+
+def _check_codes(c: _Checker, guides: list[Guide], groups: list[WorkingGroup], locality_file: str) -> None:
+    """Codes are typed by hand: they must be unique ignoring case, and no two may read the same."""
+    seen: dict[str, str] = {}
+    for owner, code, file in [(f"guide {g.id}", g.code, g.location.rsplit(":", 1)[0]) for g in guides if g.code] + [
+        (f"working group {w.id}", w.code, locality_file) for w in groups
+    ]:
+        key = code.lower()
+        if key in seen:
+            c.problems.append(Problem(file, 1, f"code {code!r} of {owner} is already used by {seen[key]}"))
+        seen[key] = owner
+    ids = [w.id for w in groups]
+    for dup in {i for i in ids if ids.count(i) > 1}:
+        c.problems.append(Problem(locality_file, 1, f"duplicate working group id {dup!r}"))
 
 
 def _load_out_of_scope(c: _Checker, raw: Any) -> list[OutOfScope]:
@@ -548,7 +609,8 @@ def load_knowledge(content_dir: Path | str = DEFAULT_CONTENT_DIR) -> KnowledgeBa
     locality = raw["locality.yaml"][0] or {}
     c = _Checker(content_dir, locality)
     c.file = raw["locality.yaml"][1]
-    c.keys(locality, 1, ("province", "hotlines", "offices", "links", "sources", "reviewed"), ("utilities", "wards"), what="locality.yaml")
+    c.keys(locality, 1, ("province", "hotlines", "offices", "links", "sources", "reviewed"), ("utilities", "wards", "working_groups"), what="locality.yaml")
+    working_groups = _load_working_groups(c, locality)
     c.date(locality.get("reviewed"), _line(locality, "reviewed"))
     c.urls(locality.get("sources"), _line(locality, "sources"))
 
@@ -572,6 +634,7 @@ def load_knowledge(content_dir: Path | str = DEFAULT_CONTENT_DIR) -> KnowledgeBa
             guides.append(guide)
 
     # Cross-references and uniqueness
+    _check_codes(c, guides, working_groups, raw["locality.yaml"][1])
     seen: dict[str, str] = {}
     for faq in faqs:
         if faq.id in seen:
@@ -595,6 +658,7 @@ def load_knowledge(content_dir: Path | str = DEFAULT_CONTENT_DIR) -> KnowledgeBa
         locality=locality,
         version=_content_version([content_dir / n for n in raw] + guide_files),
         out_of_scope=tuple(out_of_scope),
+        working_groups=MappingProxyType({w.id: w for w in working_groups}),
         content_dir=content_dir,
     )
     # Checks that need the whole knowledge base. Sizes only make sense once every text rendered cleanly.
