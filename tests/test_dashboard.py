@@ -1,0 +1,504 @@
+"""The officials' dashboard over HTTP (the real server app, aiohttp's test client): login and sessions, that no
+page, API or export is reachable without them, CSRF and same-origin checks on every POST, CSV exports that
+hold the figures of a generated data set, filters, and the unanswered inbox's marks."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from analytics import dashboard
+from analytics.dashboard import SECTIONS, LoginThrottle, Sessions, csv_cell, default_week, parse_week, safe_next
+from analytics.store import connect, write_batch
+from analytics_data import VIETNAM, cluster_of, day_of, generate_events, summarise, write
+from bot.config import Settings
+from bot.engine import Engine, Event
+from bot.server import build_app
+from bot.service import ChatService
+from bot.state import SqliteStateStore
+
+TOKEN = "a-long-dashboard-token"
+EVIL = "https://evil.example"
+
+
+@pytest.fixture(scope="module")
+def events() -> list[Event]:
+    return generate_events(n_users=300, days=21, seed=5)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory, events) -> Path:
+    """The generated events in an analytics database, built once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("dash") / "seed.db"
+    db = connect(path)
+    write(db, events)
+    db.conn.close()
+    return path
+
+
+def make_dashboard_app(tmp_path: Path, kb, matcher, seeded: Path | None, token: str = TOKEN) -> web.Application:
+    db_path = tmp_path / "analytics.db"
+    if seeded is not None:
+        with sqlite3.connect(seeded) as src, sqlite3.connect(db_path) as dst:
+            src.backup(dst)
+    settings = Settings(db_path=db_path, salt="t", dashboard_token=token)
+    service = ChatService(Engine(kb, SqliteStateStore(tmp_path / "state.db"), "t", matcher=matcher))
+    return build_app(settings, service)
+
+
+@pytest.fixture
+async def client(tmp_path, kb, matcher, seeded) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(make_dashboard_app(tmp_path, kb, matcher, seeded))) as c:
+        yield c
+
+
+def origin(client: TestClient) -> str:
+    return str(client.make_url("/")).rstrip("/")
+
+
+async def login(client: TestClient, token: str = TOKEN) -> str:
+    """Log in; returns the session's CSRF token (read from the page, as the browser does)."""
+    r = await client.post("/dashboard/login", data={"token": token, "next": "/dashboard/"}, headers={"Origin": origin(client)}, allow_redirects=False)
+    assert r.status == 303, await r.text()
+    page = await (await client.get("/dashboard/?since=&until=")).text()
+    return page_data(page)["csrf"]
+
+
+def page_data(page: str) -> dict:
+    block = re.search(r'<script type="application/json" id="dash-data">(.*?)</script>', page, re.S)
+    return json.loads(block.group(1))
+
+
+async def section(client: TestClient, name: str, **query) -> object:
+    r = await client.get(f"/dashboard/api/section/{name}", params=query)
+    assert r.status == 200, await r.text()
+    return (await r.json())["data"]
+
+
+async def csv_rows(client: TestClient, name: str, **query) -> list[dict]:
+    r = await client.get(f"/dashboard/export/{name}.csv", params=query)
+    assert r.status == 200, await r.text()
+    assert r.headers["Content-Type"].startswith("text/csv")
+    assert r.headers["Content-Disposition"].startswith("attachment;")
+    body = await r.read()
+    assert body.startswith("\ufeff".encode())  # Excel needs the BOM to read UTF-8
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+async def mark(client: TestClient, body: dict, csrf: str | None, headers: dict | None = None):
+    h = {"Origin": origin(client), **({"X-CSRF-Token": csrf} if csrf else {}), **(headers or {})}
+    return await client.post("/dashboard/api/mark", data=json.dumps(body), headers={"Content-Type": "application/json", **h})
+
+
+def marks_in(client: TestClient) -> list[tuple]:
+    path = client.server.app[dashboard.DASHBOARD].ctx.settings.db_path
+    with sqlite3.connect(path) as conn:
+        return conn.execute("select question_key, status, entry_id from cluster_marks order by 1").fetchall()
+
+
+# -- nothing without a session --------------------------------------------------------------------------------
+
+PAGES = ["/dashboard", "/dashboard/", "/dashboard/?topic=eid", "/dashboard/weekly", "/dashboard/weekly?week=2025-W11", "/dashboard/nope", "/dashboard/logout"]
+DATA = [f"/dashboard/api/section/{s}" for s in SECTIONS] + [f"/dashboard/export/{s}.csv" for s in SECTIONS] + ["/dashboard/api/section/nope", "/dashboard/api/x", "/dashboard/export/x.csv"]
+POSTS = ["/dashboard/api/mark", "/dashboard/logout", "/dashboard/", "/dashboard/api/section/totals"]
+
+
+async def test_every_route_needs_a_session(client):
+    covered = set()
+    for cookie in (None, "forged-session-id"):
+        client.session.cookie_jar.clear()
+        if cookie:
+            client.session.cookie_jar.update_cookies({"dg_session": cookie}, client.make_url("/dashboard/"))
+        for path in PAGES:
+            r = await client.get(path, allow_redirects=False)
+            assert r.status == 302, path
+            location = r.headers["Location"]
+            assert location.startswith("/dashboard/login?next="), (path, location)
+        for path in DATA:
+            r = await client.get(path, allow_redirects=False)
+            assert r.status == 401, path
+            assert "question" not in await r.text()
+        for path in POSTS:
+            r = await client.post(path, data=b"{}", headers={"Origin": origin(client)}, allow_redirects=False)
+            assert r.status == 401, path
+        covered |= {re.sub(r"\?.*", "", p) for p in PAGES + DATA + POSTS}
+    # every dashboard route of the app is among those checked (a new route must be added above)
+    for resource in client.server.app.router.resources():
+        info = resource.get_info()
+        path = info.get("path") or info.get("formatter")
+        if path.startswith("/dashboard") and path not in ("/dashboard/login", "/dashboard/static/{name}"):
+            concrete = path.replace("{name}", "totals").replace("{tail:.*}", "nope").replace("{tail}", "nope")
+            assert concrete in covered or concrete.replace("totals", "x") in covered, path
+    # what stays public: the login form and the static files (code, no data)
+    assert (await client.get("/dashboard/login")).status == 200
+    assert (await client.get("/dashboard/static/dashboard.css")).status == 200
+
+
+async def test_login_sets_a_strict_httponly_cookie(client):
+    r = await client.post("/dashboard/login", data={"token": "wrong"}, headers={"Origin": origin(client)}, allow_redirects=False)
+    assert r.status == 403 and "Set-Cookie" not in r.headers
+    assert "Mã truy cập không đúng" in await r.text()
+    r = await client.post("/dashboard/login", data={"token": TOKEN[:-1] + "X"}, headers={"Origin": origin(client)}, allow_redirects=False)
+    assert r.status == 403
+
+    r = await client.post("/dashboard/login", data={"token": TOKEN, "next": "/dashboard/weekly?week=2025-W11"}, headers={"Origin": origin(client)}, allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"] == "/dashboard/weekly?week=2025-W11"
+    cookie = r.headers["Set-Cookie"]
+    assert cookie.startswith("dg_session=")
+    attrs = {a.strip().split("=")[0].lower(): a.strip() for a in cookie.split(";")[1:]}
+    assert "httponly" in attrs and attrs["samesite"] == "SameSite=Strict" and attrs["path"] == "Path=/dashboard"
+    assert "secure" not in attrs  # plain http here; see the https test
+    sid = cookie.split(";")[0].split("=", 1)[1]
+    assert len(sid) >= 40
+    assert (await client.get("/dashboard/api/section/totals")).status == 200
+    # logged in, the login page sends you on
+    r = await client.get("/dashboard/login", allow_redirects=False)
+    assert r.status == 302 and r.headers["Location"] == "/dashboard/"
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "/dashboardx/../../x", "/other", "/dashboard/\nSet-Cookie:x"])
+def test_no_open_redirect_after_login(target):
+    assert safe_next(target) == "/dashboard/"
+
+
+async def test_secure_cookie_over_https(tmp_path, kb, matcher):
+    app = make_dashboard_app(tmp_path, kb, matcher, None)
+
+    @web.middleware
+    async def as_if_https(request, handler):  # what a TLS-terminating setup with a trusted scheme gives
+        return await handler(request.clone(scheme="https"))
+
+    app.middlewares.append(as_if_https)
+    async with TestClient(TestServer(app)) as c:
+        host = str(c.make_url("/")).split("//", 1)[1].rstrip("/")
+        r = await c.post("/dashboard/login", data={"token": TOKEN}, headers={"Origin": f"https://{host}"}, allow_redirects=False)
+        assert r.status == 303
+        assert "Secure" in r.headers["Set-Cookie"]
+
+
+async def test_no_token_configured_means_no_login(tmp_path, kb, matcher):
+    async with TestClient(TestServer(make_dashboard_app(tmp_path, kb, matcher, None, token=""))) as c:
+        for token in ("", " ", "tok"):
+            r = await c.post("/dashboard/login", data={"token": token}, headers={"Origin": origin(c)}, allow_redirects=False)
+            assert r.status == 403 and "Set-Cookie" not in r.headers
+        assert "chưa được bật" in await (await c.get("/dashboard/login")).text()
+
+
+async def test_failed_logins_are_throttled(client):
+    for _ in range(10):
+        r = await client.post("/dashboard/login", data={"token": "guess"}, headers={"Origin": origin(client)}, allow_redirects=False)
+        assert r.status == 403
+    r = await client.post("/dashboard/login", data={"token": TOKEN}, headers={"Origin": origin(client)}, allow_redirects=False)
+    assert r.status == 429 and "Set-Cookie" not in r.headers  # not even the right token is tried while blocked
+    throttle = LoginThrottle(limit=2, per=60)
+    throttle.failed("a", now=0)
+    throttle.failed("a", now=1)
+    assert throttle.blocked("a", now=2) and not throttle.blocked("b", now=2) and not throttle.blocked("a", now=62)
+
+
+async def test_login_from_another_site_is_refused(client):
+    for headers in ({"Origin": EVIL}, {"Origin": "null"}, {"Referer": EVIL + "/page"}, {}):
+        r = await client.post("/dashboard/login", data={"token": TOKEN}, headers=headers, allow_redirects=False)
+        assert r.status == 403 and "Set-Cookie" not in r.headers, headers
+
+
+def test_sessions_expire_and_are_bounded():
+    sessions = Sessions(idle=10, lifetime=100, max_sessions=3)
+    ids = [sessions.new()[0] for _ in range(4)]
+    assert sessions.get(ids[0]) is None and sessions.get(ids[3]) is not None and len(sessions) == 3
+    sid, s = sessions.new()
+    s.seen -= 11
+    assert sessions.get(sid) is None  # idle too long
+    sid, s = sessions.new()
+    s.created -= 101
+    assert sessions.get(sid) is None  # too old
+    assert sessions.get("") is None and sessions.get("x" * 500) is None
+
+
+async def test_logout_needs_csrf_and_ends_the_session(client):
+    csrf = await login(client)
+    r = await client.post("/dashboard/logout", data={"csrf": "nope"}, headers={"Origin": origin(client)}, allow_redirects=False)
+    assert r.status == 403
+    r = await client.post("/dashboard/logout", data={"csrf": csrf}, headers={"Origin": EVIL}, allow_redirects=False)
+    assert r.status == 403
+    assert (await client.get("/dashboard/api/section/totals")).status == 200  # still logged in
+    r = await client.post("/dashboard/logout", data={"csrf": csrf}, headers={"Origin": origin(client)}, allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"] == "/dashboard/login"
+    assert "dg_session=" in r.headers["Set-Cookie"] and "Max-Age=0" in r.headers["Set-Cookie"]
+    assert (await client.get("/dashboard/api/section/totals")).status == 401
+
+
+async def test_a_new_session_id_at_every_login(client):
+    await login(client)
+    first = client.session.cookie_jar.filter_cookies(client.make_url("/dashboard/"))["dg_session"].value
+    await login(client)
+    second = client.session.cookie_jar.filter_cookies(client.make_url("/dashboard/"))["dg_session"].value
+    assert first != second
+    client.session.cookie_jar.update_cookies({"dg_session": first}, client.make_url("/dashboard/"))
+    assert (await client.get("/dashboard/api/section/totals")).status == 401
+
+
+# -- CSRF on marks ---------------------------------------------------------------------------------------------
+
+async def test_forged_posts_change_nothing(client, kb):
+    csrf = await login(client)
+    top = (await section(client, "unanswered"))[0]
+    body = {"keys": top["keys"], "status": "ignored"}
+    forged = [
+        (None, {}),  # no token
+        ("wrong", {}),  # wrong token
+        (csrf, {"Origin": EVIL}),  # right token, another site
+        (csrf, {"Origin": "null"}),
+        (csrf, {"Origin": "http://127.0.0.1.evil.example"}),
+    ]
+    for token, headers in forged:
+        r = await mark(client, body, token, headers)
+        assert r.status == 403, (token, headers)
+    # no Origin at all: the Referer decides; neither: refused
+    url = client.make_url("/dashboard/api/mark")
+    plain = {"Content-Type": "application/json", "X-CSRF-Token": csrf}
+    r = await client.session.post(url, data=json.dumps(body), headers={**plain, "Referer": EVIL + "/x"}, skip_auto_headers=["Origin"])
+    assert r.status == 403
+    r = await client.session.post(url, data=json.dumps(body), headers=plain)
+    assert r.status == 403
+    # a classic cross-site form post (what a hostile page can send with the cookie, were it not SameSite)
+    r = await client.post("/dashboard/api/mark", data={"keys": top["key"], "status": "ignored"}, headers={"Origin": EVIL})
+    assert r.status == 403
+    assert marks_in(client) == []
+    assert (await section(client, "unanswered"))[0]["status"] == "open"
+    # the same request from our own page works (Referer fallback included)
+    r = await client.session.post(url, data=json.dumps(body), headers={**plain, "Referer": origin(client) + "/dashboard/"})
+    assert r.status == 200
+    assert {k for k, _, _ in marks_in(client)} == set(top["keys"])
+
+
+# -- figures, filters and CSV ----------------------------------------------------------------------------------
+
+async def test_csv_exports_hold_the_expected_figures(client, events):
+    await login(client)
+    expected = summarise(events)
+    rows = await csv_rows(client, "by_topic")
+    assert {r["value"]: int(r["questions"]) for r in rows} == expected["by_topic"]
+
+    rows = await csv_rows(client, "top_questions")
+    assert rows and all(int(r["count"]) == expected["top_questions"][r["topic"]][cluster_of(r["key"])] for r in rows)
+    for topic, counts in expected["top_questions"].items():
+        leader = max(counts, key=counts.get)
+        assert any(r["topic"] == topic and r["rank"] == "1" and cluster_of(r["key"]) == leader for r in rows), topic
+
+    rows = await csv_rows(client, "unanswered")
+    clusters = expected["unanswered"]
+    assert rows[0]["status"] == "open" and int(rows[0]["count"]) == max(c["count"] for c in clusters.values())
+    for r in rows:
+        c = clusters[cluster_of(r["key"])]
+        assert (int(r["count"]), r["first_day"], r["last_day"]) == (c["count"], c["first_day"], c["last_day"])
+        assert set(r["examples"].split(" | ")) <= c["texts"]
+
+    rows = await csv_rows(client, "helpfulness")
+    for r in rows:
+        up, down = expected["helpfulness"][r["entry_id"]]
+        assert (int(r["up"]), int(r["down"])) == (up, down) and up + down >= dashboard.MIN_VOTES
+    assert [float(r["helpful_share"]) for r in rows] == sorted(float(r["helpful_share"]) for r in rows)
+
+    rows = await csv_rows(client, "funnels")
+    for r in rows:
+        assert int(r["step_users"]) == expected["funnels"][r["guide_id"]][int(r["step"])]
+
+    rows = await csv_rows(client, "daily", since="2025-03-10", until="2025-03-16")
+    week = summarise(events, since="2025-03-10", until="2025-03-16")["daily"]
+    assert {(r["period"], r["topic"]): int(r["questions"]) for r in rows if int(r["questions"])} == week
+
+    totals = (await csv_rows(client, "totals", channel="zalo"))[0]
+    assert int(totals["questions"]) == summarise(events, channel="zalo")["totals"]["questions"]
+    for name in SECTIONS:  # every table downloads
+        await csv_rows(client, name, topic="eid")
+
+
+async def test_filters_change_the_numbers(client, events):
+    await login(client)
+    everything = (await section(client, "totals"))["questions"]
+    assert everything == summarise(events)["totals"]["questions"]
+    cases = [
+        {"channel": "zalo"}, {"topic": "bills"}, {"ward": "hai-chau"}, {"since": "2025-03-10", "until": "2025-03-16"},
+        {"channel": "telegram", "topic": "eid", "since": "2025-03-05"},
+    ]
+    for query in cases:
+        got = await section(client, "totals", **query)
+        want = summarise(events, **query)["totals"]
+        assert got["questions"] == want["questions"] < everything, query
+        assert got["unique_users"] == want["unique_users"], query
+    # "_" selects "not set": questions without a topic (fallbacks), people without a ward
+    no_topic = await section(client, "by_topic", topic="_")
+    assert [r["value"] for r in no_topic] == [""] and no_topic[0]["questions"] == summarise(events)["by_topic"][""]
+    assert (await section(client, "totals", ward="_"))["questions"] == summarise(events, ward="")["totals"]["questions"]
+    # the series follow the filter too
+    daily = await section(client, "daily", topic="qr", since="2025-03-10", until="2025-03-12")
+    assert {p["topic"] for p in daily} == {"qr"} and [p["period"] for p in daily] == ["2025-03-10", "2025-03-11", "2025-03-12"]
+    # bad filters are refused with a reason
+    for query in ({"since": "yesterday"}, {"since": "2025-03-10", "until": "2025-03-01"}, {"ward": "x" * 65}):
+        r = await client.get("/dashboard/api/section/totals", params=query)
+        assert r.status == 400 and "error" in await r.json()
+    assert (await client.get("/dashboard/api/section/secrets")).status == 404
+
+
+async def test_page_defaults_to_the_last_four_weeks_with_data(client, events):
+    await login(client)
+    r = await client.get("/dashboard/?topic=eid", allow_redirects=False)
+    last = max(day_of(e) for e in events)
+    first = (dt.date.fromisoformat(last) - dt.timedelta(days=27)).isoformat()
+    assert r.status == 302 and r.headers["Location"] == f"/dashboard/?since={first}&until={last}&topic=eid"
+    page = await (await client.get(r.headers["Location"])).text()
+    assert f'value="{first}"' in page and f'href="/dashboard/export/top_questions.csv?since={first}&amp;until={last}&amp;topic=eid"' in page
+    data = page_data(page)
+    assert data["query"] == f"since={first}&until={last}&topic=eid" and data["period"] == "day"
+    assert set(data["topics"]) == {"eid", "portal", "fees", "bills", "qr", "safety", "signature"}
+    # a bad filter in the page: said in words, nothing loaded
+    page = await (await client.get("/dashboard/?since=soon&until=")).text()
+    assert "Bộ lọc không hợp lệ" in page and page_data(page)["error"] is True
+
+
+# -- the unanswered inbox --------------------------------------------------------------------------------------
+
+async def test_marks_persist_and_apply_to_new_questions(client, kb):
+    csrf = await login(client)
+    inbox = await section(client, "unanswered")
+    gold, second = inbox[0], inbox[1]
+    assert gold["status"] == second["status"] == "open"
+    entry = next(iter(kb.faqs))
+
+    # refused: resolved needs a real entry; keys must be keys
+    for body in ({"keys": gold["keys"], "status": "resolved"}, {"keys": gold["keys"], "status": "resolved", "entry_id": "no-such-entry"},
+                 {"keys": [], "status": "ignored"}, {"keys": "abc", "status": "ignored"}, {"keys": gold["keys"], "status": "deleted"}, [1, 2]):
+        assert (await mark(client, body, csrf)).status == 400, body
+    r = await client.post("/dashboard/api/mark", data=b"{not json", headers={"Origin": origin(client), "X-CSRF-Token": csrf})
+    assert r.status == 400
+
+    r = await mark(client, {"keys": gold["keys"], "status": "resolved", "entry_id": entry}, csrf)
+    assert r.status == 200 and (await r.json())["keys"] == len(gold["keys"])
+    r = await mark(client, {"keys": second["keys"], "status": "ignored"}, csrf)
+    assert r.status == 200
+
+    inbox = await section(client, "unanswered")
+    resolved = [c for c in inbox if c["key"] == gold["key"]]
+    assert resolved and resolved[0]["status"] == "resolved" and resolved[0]["entry_id"] == entry
+    assert resolved[0]["entry_title"] == kb.faqs[entry].title("vi")
+    assert second["key"] not in {c["key"] for c in inbox}  # ignored: hidden
+    assert [c["status"] for c in inbox] == sorted((c["status"] for c in inbox), key=["open", "resolved"].index)
+    shown = await section(client, "unanswered", ignored="1")
+    assert [c["status"] for c in shown if c["key"] == second["key"]] == ["ignored"]
+
+    # a citizen asks the resolved question again, two days after the mark: same group, still resolved, counted
+    db = connect(client.server.app[dashboard.DASHBOARD].ctx.settings.db_path)
+    later = time.time() + 2 * 86400
+    write_batch(db, [Event(ts=later, channel="web", user="u-new", lang="vi", kind="fallback", question=gold["examples"][0], question_key=gold["key"])])
+    db.conn.close()
+    again = [c for c in await section(client, "unanswered") if c["key"] == gold["key"]][0]
+    assert again["status"] == "resolved" and again["count"] == gold["count"] + 1 and again["after_mark"] == 1
+    rows = await csv_rows(client, "unanswered")
+    assert [(r["status"], r["entry_id"], r["after_mark"]) for r in rows if r["key"] == gold["key"]] == [("resolved", entry, "1")]
+
+    # reopened: open again, marks gone
+    r = await mark(client, {"keys": gold["keys"], "status": "open"}, csrf)
+    assert r.status == 200
+    assert [c["status"] for c in await section(client, "unanswered") if c["key"] == gold["key"]] == ["open"]
+    assert {k for k, _, _ in marks_in(client)} == set(second["keys"])
+
+
+# -- escaping, headers, language, weekly ----------------------------------------------------------------------
+
+async def test_citizen_text_is_escaped_everywhere(client):
+    await login(client)
+    db = connect(client.server.app[dashboard.DASHBOARD].ctx.settings.db_path)
+    ts = dt.datetime(2025, 3, 20, 10, tzinfo=VIETNAM).timestamp()
+    nasty = [("</script><script>alert(1)</script>", "alert script"), ('=HYPERLINK("http://evil.example","x")', "=hyperlink evil")]
+    write_batch(db, [Event(ts=ts + i, channel="web", user=f"x{i}", lang="vi", kind="fallback", question=q, question_key=k) for i in range(40) for q, k in nasty])
+    db.conn.close()
+    weekly = await (await client.get("/dashboard/weekly?week=2025-W12")).text()
+    assert "<script>alert" not in weekly and "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in weekly
+    page = await (await client.get("/dashboard/?since=&until=&ward=%3C%2Fscript%3E%3Cb%3E")).text()
+    assert "</script><b>" not in page and page_data(page)["query"] == "since=&until=&ward=%3C%2Fscript%3E%3Cb%3E"
+    rows = await csv_rows(client, "unanswered")
+    cells = [v for r in rows for v in r.values() if v]
+    assert not any(v.startswith(("=", "+", "@")) for v in cells)
+    assert any(v.startswith("'=HYPERLINK") for v in cells) and any(v == "'=hyperlink evil" for v in cells)
+    assert csv_cell("-1") == "'-1" and csv_cell(-1) == -1 and csv_cell(None) == ""
+
+
+async def test_security_headers(client):
+    await login(client)
+    for path in ("/dashboard/?since=&until=", "/dashboard/weekly", "/dashboard/api/section/totals", "/dashboard/export/totals.csv", "/dashboard/login"):
+        r = await client.get(path)
+        assert r.status == 200, path
+        assert "script-src 'self'" in r.headers["Content-Security-Policy"] and "unsafe-inline" not in r.headers["Content-Security-Policy"]
+        assert r.headers["Cache-Control"] == "no-store" and r.headers["X-Frame-Options"] == "DENY", path
+        assert r.headers["Referrer-Policy"] == "same-origin" and r.headers["X-Content-Type-Options"] == "nosniff"
+    page = await (await client.get("/dashboard/?since=&until=")).text()
+    assert "<script>" not in page and " style=" not in page and "http://" not in page and "https://" not in page  # no CDN
+    chart = await client.get("/dashboard/static/chart.umd.min.js")
+    assert chart.status == 200 and chart.headers["Content-Type"].startswith("text/javascript")
+    assert (await chart.text()).startswith("/*!\n * Chart.js v4.") and "MIT" in (await chart.text())[:200]
+    again = await client.get("/dashboard/static/chart.umd.min.js", headers={"If-None-Match": chart.headers["ETag"]})
+    assert again.status == 304
+    assert (await client.get("/dashboard/static/VENDORED.md")).status == 404
+
+
+async def test_english_switch_is_remembered(client):
+    await login(client)
+    r = await client.get("/dashboard/weekly?lang=en")
+    assert 'lang="en"' in await r.text() and "Weekly summary" in await r.text()
+    assert "dg_lang=en" in r.headers["Set-Cookie"]
+    page = await (await client.get("/dashboard/?since=&until=")).text()
+    assert '<html lang="en"' in page and page_data(page)["t"]["inbox"] == "Unanswered questions inbox"
+    top = await section(client, "helpfulness")
+    assert all(r["title"] is None or not re.search("[ảẩắ]", r["title"]) for r in top)
+    page = await (await client.get("/dashboard/?since=&until=&lang=vi")).text()
+    assert '<html lang="vi"' in page and "Hộp câu hỏi chưa trả lời được" in page
+
+
+async def test_weekly_summary(client, events):
+    await login(client)
+    r = await client.get("/dashboard/weekly?week=2025-W11&ward=hai-chau")
+    page = await r.text()
+    assert r.status == 200 and "Tóm tắt tuần 2025-W11" in page and "10/03/2025 – 16/03/2025" in page and "Phường/xã: hai-chau" in page
+    want = summarise(events, since="2025-03-10", until="2025-03-16", ward="hai-chau")["totals"]["questions"]
+    assert re.search(rf'class="kpi-value">{want:,}<'.replace(",", "."), page)
+    assert "@page" not in page and "<style" not in page  # print rules live in the stylesheet
+    assert (await client.get("/dashboard/weekly?week=2025-W99")).status == 400
+    assert (await client.get("/dashboard/weekly?week=last")).status == 400
+    r = await client.get("/dashboard/weekly")  # default: the data ends before last week, so its last week
+    assert "Tóm tắt tuần 2025-W12" in await r.text()
+
+
+def test_weeks():
+    assert parse_week("2025-W10") == dt.date(2025, 3, 3)
+    assert default_week("2025-03-23", today=dt.date(2026, 1, 7)) == dt.date(2025, 3, 17)
+    assert default_week("2026-01-07", today=dt.date(2026, 1, 7)) == dt.date(2025, 12, 29)  # last complete week
+    assert default_week(None, today=dt.date(2026, 1, 7)) == dt.date(2025, 12, 29)
+
+
+async def test_queries_run_off_the_event_loop(client, monkeypatch):
+    csrf = await login(client)
+    threads = []
+    real = dashboard.connect
+
+    def spy(path):
+        threads.append(threading.current_thread().name)
+        return real(path)
+
+    monkeypatch.setattr(dashboard, "connect", spy)
+    for path in ("/dashboard/?since=&until=", "/dashboard/weekly", "/dashboard/api/section/unanswered", "/dashboard/export/by_topic.csv"):
+        assert (await client.get(path)).status == 200
+    assert (await mark(client, {"keys": ["gia vang"], "status": "ignored"}, csrf)).status == 200
+    assert len(threads) >= 6 and all(name.startswith("dashboard") for name in threads), threads
