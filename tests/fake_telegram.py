@@ -15,7 +15,8 @@ bytes, an edit that changes nothing, and getUpdates while a webhook is set (409)
 
 Tests build updates (`text_update`, `callback_update`, `photo_update`), `queue` them for getUpdates (or
 POST them to a webhook themselves), read what the bot did (`requests`, `wait_for`) and inject failures
-(`fail_next("sendMessage", 429, retry_after=1)`) or latency (`slow("sendMessage", 0.2)`).
+(`fail_next("sendMessage", 429, retry_after=1)`) or latency (`slow("sendMessage", 0.2)`). The loopback
+server, the call log (`calls`, `mark`, `requests`, `calls_to`) and `close` are tests/webutil.FakeBotApi's.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import itertools
 import json
 import re
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from webutil import Call, FakeBotApi  # noqa: F401 - Call stays importable from here
 
 JSON_FIELDS = {"reply_markup", "entities", "allowed_updates", "commands", "scope", "link_preview_options", "reply_parameters", "caption_entities"}
 MAX_TEXT = 4096
@@ -55,20 +57,6 @@ class ApiError(Exception):
         return body
 
 
-@dataclass
-class Call:
-    """One request the bot made: method, decoded parameters, HTTP status answered, when (monotonic)."""
-
-    method: str
-    params: dict[str, Any]
-    status: int
-    at: float = field(default_factory=time.monotonic)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 200
-
-
 def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
@@ -84,11 +72,11 @@ def parse_html(text: str) -> str:
     return html.unescape(without_tags)
 
 
-class FakeTelegram:
+class FakeTelegram(FakeBotApi):
     def __init__(self, token: str = "123:ABC", username: str = "digiguide_test_bot"):
+        super().__init__()
         self.token = token
         self.bot_user = {"id": int(token.split(":")[0]), "is_bot": True, "first_name": "DigiGuide", "username": username}
-        self.calls: list[Call] = []
         self.chats: dict[int, dict[str, Any]] = {}
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.webhook: dict[str, Any] | None = None
@@ -97,34 +85,11 @@ class FakeTelegram:
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
-        self._failures: dict[str, list[ApiError]] = {}
-        self._latency: dict[str, float] = {}
-        self._changed = asyncio.Event()
-        self._closed = False
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    # -- server lifecycle -----------------------------------------------------------------------------------
-    async def start(self) -> "FakeTelegram":
-        app = web.Application()
-        app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
 
     @property
     def api_base(self) -> str:
         """What TELEGRAM_API_BASE should be: PTB appends the token."""
         return f"http://127.0.0.1:{self.port}/bot"
-
-    async def close(self) -> None:
-        self._closed = True
-        self._notify()  # release held getUpdates so the server stops at once
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # -- building and queueing updates ---------------------------------------------------------------------
     def user(self, user_id: int = 1001, lang: str | None = "vi") -> dict[str, Any]:
@@ -165,21 +130,10 @@ class FakeTelegram:
         self._updates.extend(updates)
         self._notify()
 
-    # -- inspecting what the bot did ---------------------------------------------------------------------------
-    def mark(self) -> int:
-        """A position in the call log, for `requests(..., since=mark)`."""
-        return len(self.calls)
-
-    def requests(self, method: str, since: int = 0, ok: bool | None = True) -> list[dict[str, Any]]:
-        """Parameters of the bot's calls to `method` (successful ones by default; ok=None for all)."""
-        return [c.params for c in self.calls[since:] if c.method == method and (ok is None or c.ok == ok)]
-
+    # -- inspecting what the bot did (and the call log: FakeBotApi) ---------------------------------------------
     def bot_messages(self, chat_id: int) -> list[dict[str, Any]]:
         """The bot's messages in a chat as they look now (after edits), oldest first."""
         return [m for (c, _), m in sorted(self.messages.items()) if c == chat_id]
-
-    def calls_to(self, method: str, since: int = 0) -> list[Call]:
-        return [c for c in self.calls[since:] if c.method == method]
 
     async def wait_for(self, method: str, count: int = 1, since: int = 0, timeout: float = 5.0) -> list[dict[str, Any]]:
         """Wait until the bot made `count` successful calls to `method` after `since`; return them."""
@@ -235,20 +189,6 @@ class FakeTelegram:
             if key in JSON_FIELDS and isinstance(value, str):
                 params[key] = json.loads(value)
         return params
-
-    def _record(self, method: str, params: dict[str, Any], status: int) -> None:
-        self.calls.append(Call(method, params, status))
-        self._notify()
-
-    def _notify(self) -> None:
-        old, self._changed = self._changed, asyncio.Event()
-        old.set()
-
-    async def _wait_change(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self._changed.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
 
     # -- Bot API methods ------------------------------------------------------------------------------------------
     def _m_getme(self, _params: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,8 @@ Where the docs are silent the fake chooses, and says so here:
 Tests build updates (`text_update`, `image_update`, `sticker_update`, `unsupported_update`; `wrap` gives the
 documented {"ok": true, "result": ...} shape), `queue` them for getUpdates or `deliver` them to a webhook as
 Zalo would (X-Bot-Api-Secret-Token header), read what the bot did (`requests`, `wait_for`, `calls_to`) and
-inject failures (`fail_next("sendMessage", 429)`) or latency (`slow`).
+inject failures (`fail_next("sendMessage", 429)`) or latency (`slow`). The loopback server, the call log
+(`calls`, `mark`, `requests`, `calls_to`) and `close` are tests/webutil.FakeBotApi's.
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ import asyncio
 import itertools
 import json
 import time
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+
+from webutil import Call, FakeBotApi
 
 MAX_TEXT = 2000
 DESCRIPTIONS = {400: "Bad Request", 401: "Unauthorized", 403: "Internal server error", 404: "Not found", 408: "Request timeout", 429: "Quota exceeded"}
@@ -58,20 +60,6 @@ class ApiError(Exception):
         return web.json_response({"ok": False, "error_code": self.code, "description": self.description}, status=self.http_status, headers=headers)
 
 
-@dataclass
-class Call:
-    """One request the bot made: method, decoded parameters, the error_code answered (200 = ok), when."""
-
-    method: str
-    params: dict[str, Any]
-    status: int
-    at: float = field(default_factory=time.monotonic)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 200
-
-
 def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
@@ -80,45 +68,22 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class FakeZalo:
+class FakeZalo(FakeBotApi):
     def __init__(self, token: str = "zt-123"):
+        super().__init__()
         self.token = token
         self.me = {"id": "1459232241454765289", "account_name": "bot.DigiGuide", "account_type": "BASIC", "can_join_groups": False}
-        self.calls: list[Call] = []
         self.chats: set[str] = set()
         self.sent: list[dict[str, Any]] = []  # messages the bot sent, in order: chat_id, text, message_id
         self.webhook: dict[str, Any] | None = None  # {"url", "secret_token", "updated_at"}
         self.hold_limit: float | None = None
         self._updates: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
-        self._failures: dict[str, list[ApiError]] = {}
-        self._latency: dict[str, float] = {}
-        self._changed = asyncio.Event()
-        self._closed = False
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    # -- server lifecycle ---------------------------------------------------------------------------------------
-    async def start(self) -> "FakeZalo":
-        app = web.Application()
-        app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
 
     @property
     def api_base(self) -> str:
         """What ZALO_API_BASE should be: the client appends /bot<token>/<method>."""
         return f"http://127.0.0.1:{self.port}"
-
-    async def close(self) -> None:
-        self._closed = True
-        self._notify()  # release held getUpdates
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # -- building, queueing and delivering updates ------------------------------------------------------------
     def new_id(self) -> str:
@@ -178,17 +143,7 @@ class FakeZalo:
         async with aiohttp.ClientSession() as session, session.post(server_url + path, data=data, headers=headers) as response:
             return response.status
 
-    # -- inspecting what the bot did -------------------------------------------------------------------------------
-    def mark(self) -> int:
-        return len(self.calls)
-
-    def requests(self, method: str, since: int = 0, ok: bool | None = True) -> list[dict[str, Any]]:
-        """Parameters of the bot's calls to `method` (successful ones by default; ok=None for all)."""
-        return [c.params for c in self.calls[since:] if c.method == method and (ok is None or c.ok == ok)]
-
-    def calls_to(self, method: str, since: int = 0) -> list[Call]:
-        return [c for c in self.calls[since:] if c.method == method]
-
+    # -- inspecting what the bot did (and the call log: FakeBotApi) -----------------------------------------------
     async def wait_for(self, method: str, count: int = 1, since: int = 0, timeout: float = 5.0, status: int = 200) -> list[Call]:
         """Wait until `count` calls to `method` after `since` were answered with `status`; return them."""
         deadline = time.monotonic() + timeout
@@ -253,20 +208,6 @@ class FakeZalo:
         else:
             params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
         return params
-
-    def _record(self, method: str, params: dict[str, Any], status: int) -> None:
-        self.calls.append(Call(method, params, status))
-        self._notify()
-
-    def _notify(self) -> None:
-        old, self._changed = self._changed, asyncio.Event()
-        old.set()
-
-    async def _wait_change(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self._changed.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
 
     # -- methods ----------------------------------------------------------------------------------------------------------
     async def _m_getMe(self, _params: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,7 @@ import html
 import json
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +20,17 @@ from bot import present
 from bot.channels import telegram
 from bot.channels.base import RateLimiter
 from bot.config import Settings
-from bot.engine import Engine
 from bot.replies import Button, Reply
-from bot.server import CTX, build_app
-from bot.service import ChatService
-from bot.state import SqliteStateStore
+from bot.server import CTX
 from tests.fake_telegram import FakeTelegram
+from webutil import Server, app_settings, make_app
+from webutil import serve as serve_app
 
 TOKEN = "123:ABC"
 WEBHOOK_URL = "https://digiguide.example/telegram/webhook"
 USER = 1001
 
-
-@dataclass
-class Server:
-    app: web.Application
-    url: str
-
-    @property
-    def channel(self) -> telegram.TelegramChannel:
-        return self.app[telegram.TELEGRAM]
+serve = partial(serve_app, key=telegram.TELEGRAM)  # our whole server on 127.0.0.1; server.channel is Telegram's
 
 
 def esc(text: str) -> str:
@@ -52,24 +42,7 @@ def actions(params: dict[str, Any]) -> list[str]:
 
 
 def settings_for(tmp_path: Path, fake: FakeTelegram, **overrides: Any) -> Settings:
-    values = dict(db_path=tmp_path / "d.db", salt="t", dashboard_token="tok", telegram_token=TOKEN, telegram_api_base=fake.api_base)
-    return Settings(**{**values, **overrides})
-
-
-@asynccontextmanager
-async def serve(settings: Settings, kb, matcher, tmp_path: Path) -> AsyncIterator[Server]:
-    """Our whole server (build_app) on 127.0.0.1, an ephemeral port, as `serve` would run it."""
-    store = SqliteStateStore(tmp_path / "s.db")
-    app = build_app(settings, ChatService(Engine(kb, store, "t", matcher=matcher)))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield Server(app, f"http://127.0.0.1:{runner.addresses[0][1]}")
-    finally:
-        await runner.cleanup()
-        store.close()
+    return app_settings(tmp_path, **{"telegram_token": TOKEN, "telegram_api_base": fake.api_base, **overrides})
 
 
 @pytest.fixture
@@ -244,7 +217,7 @@ async def test_500_is_retried_with_backoff_and_delivered_once(polling, fake, kb)
     assert sent["text"] == esc(kb.message("menu", "vi"))
     failed, delivered = fake.calls_to("sendMessage", since=mark)
     assert (failed.status, delivered.status) == (500, 200)
-    assert delivered.at - failed.at >= telegram.SEND_RETRY_DELAYS[0]
+    assert delivered.at - failed.at >= telegram.SEND_BACKOFF.base
 
 
 async def test_a_failed_answer_tells_the_user_and_logs_without_the_token(polling, fake, kb, caplog):
@@ -258,7 +231,7 @@ async def test_a_failed_answer_tells_the_user_and_logs_without_the_token(polling
 
 
 async def test_flood_is_told_once_then_ignored(polling, fake, kb):
-    polling.channel.limiter = RateLimiter(rate=3, per=3600)  # a small budget no slow machine can refill
+    polling.channel.flood.limiter = RateLimiter(rate=3, per=3600)  # a small budget no slow machine can refill
     mark = fake.mark()
     await exchange(fake, *[fake.text_update("/menu") for _ in range(3)], count=3)
     menu_id = fake.bot_messages(USER)[-1]["message_id"]
@@ -277,7 +250,7 @@ def test_the_default_budget_lets_a_citizen_walk_a_whole_guide_quickly():
 
 
 # -- webhook mode -------------------------------------------------------------------------------------------------------
-async def post_update(server: Server, update: Any, secret: str | None) -> int:
+async def post_update(server: Server[telegram.TelegramChannel], update: Any, secret: str | None) -> int:
     headers = {telegram.SECRET_HEADER: secret} if secret is not None else {}
     body = update if isinstance(update, bytes) else json.dumps(update).encode()
     async with aiohttp.ClientSession() as session:
@@ -345,8 +318,7 @@ def channel_status(app: web.Application) -> telegram.ChannelStatus:
 
 
 def test_no_token_means_off_with_a_hint(tmp_path, kb, matcher):
-    settings = Settings(db_path=tmp_path / "d.db", salt="t", dashboard_token="tok")
-    app = build_app(settings, ChatService(Engine(kb, SqliteStateStore(tmp_path / "s.db"), "t", matcher=matcher)))
+    app = make_app(tmp_path, kb, matcher)  # no channel configured
     status = channel_status(app)
     assert (status.live, status.mode) == (False, "off")
     assert "TELEGRAM_BOT_TOKEN" in status.hint and "TELEGRAM_WEBHOOK_URL" in status.hint
@@ -355,7 +327,7 @@ def test_no_token_means_off_with_a_hint(tmp_path, kb, matcher):
 
 def test_plain_http_webhook_url_is_refused_with_a_hint(tmp_path, kb, matcher, fake):
     settings = settings_for(tmp_path, fake, telegram_webhook_url="http://digiguide.example/telegram/webhook")
-    app = build_app(settings, ChatService(Engine(kb, SqliteStateStore(tmp_path / "s.db"), "t", matcher=matcher)))
+    app = make_app(tmp_path, kb, matcher, settings)
     assert channel_status(app).mode == "off" and "https://" in channel_status(app).hint
 
 

@@ -2,8 +2,8 @@
 citizen would use it: read the welcome, type without diacritics, tap suggestions, walk a guide, switch
 language, find the hotline, and never have typed markup turn into HTML.
 
-The browser is the system's /usr/bin/chromium (Playwright's own browser downloads are not used); the
-server is the real aiohttp app on a loopback port.
+The browser is the system's /usr/bin/chromium (Playwright's own browser downloads are not used), launched by
+webutil.launch_chromium; the server is the real aiohttp app on a loopback port.
 """
 
 from __future__ import annotations
@@ -12,20 +12,17 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.present import entry_title
-from webutil import make_app, running_server
+from webutil import launch_chromium, make_app, needs_chromium, running_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 PHONE = {"width": 390, "height": 844}
 SCREENSHOT = "/tmp/webchat.png"
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
+pytestmark = needs_chromium
 async_api = pytest.importorskip("playwright.async_api", reason="needs the playwright Python package")
 expect = async_api.expect
 expect.set_options(timeout=5_000)
@@ -54,7 +51,7 @@ class Phone:
 @pytest.fixture
 async def phone(site) -> AsyncIterator[Phone]:
     async with async_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await launch_chromium(playwright)
         context = await browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
         result = Phone(await context.new_page(), site)
 

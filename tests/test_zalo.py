@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,47 +18,21 @@ from bot import present
 from bot.channels import zalo
 from bot.channels.base import Backoff, RateLimiter
 from bot.config import Settings
-from bot.engine import Engine
 from bot.replies import Button, Reply, numbered_text
-from bot.server import CTX, build_app
-from bot.service import ChatService
-from bot.state import SqliteStateStore
+from bot.server import CTX
 from tests.fake_zalo import FakeZalo
+from webutil import Server, app_settings, make_app
+from webutil import serve as serve_app
 
 TOKEN = "zt-123"
 WEBHOOK_URL = "https://digiguide.example/zalo/webhook"
 USER = "6ede9afa66b88fe6d6a9"
 
-
-@dataclass
-class Server:
-    app: web.Application
-    url: str
-
-    @property
-    def channel(self) -> zalo.ZaloChannel:
-        return self.app[zalo.ZALO]
+serve = partial(serve_app, key=zalo.ZALO)  # our whole server on 127.0.0.1; server.channel is Zalo's
 
 
 def settings_for(tmp_path: Path, fake: FakeZalo, **overrides: Any) -> Settings:
-    values = dict(db_path=tmp_path / "d.db", salt="t", dashboard_token="tok", zalo_token=TOKEN, zalo_api_base=fake.api_base)
-    return Settings(**{**values, **overrides})
-
-
-@asynccontextmanager
-async def serve(settings: Settings, kb, matcher, tmp_path: Path) -> AsyncIterator[Server]:
-    """Our whole server on 127.0.0.1, an ephemeral port, as `serve` would run it."""
-    store = SqliteStateStore(tmp_path / "s.db")
-    app = build_app(settings, ChatService(Engine(kb, store, "t", matcher=matcher)))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield Server(app, f"http://127.0.0.1:{runner.addresses[0][1]}")
-    finally:
-        await runner.cleanup()
-        store.close()
+    return app_settings(tmp_path, **{"zalo_token": TOKEN, "zalo_api_base": fake.api_base, **overrides})
 
 
 @pytest.fixture
@@ -87,7 +60,7 @@ def shown(kb, reply: Reply, lang: str = "vi") -> str:
     return numbered_text(reply, kb.message("numbered_hint", lang))
 
 
-async def say(fake: FakeZalo, server: Server, text: str, count: int = 1, user_id: str = USER) -> list[str]:
+async def say(fake: FakeZalo, server: Server[zalo.ZaloChannel], text: str, count: int = 1, user_id: str = USER) -> list[str]:
     """The citizen types `text`; wait for the bot's `count` messages and return their texts."""
     mark = fake.mark()
     assert await fake.deliver(server.url, fake.text_update(text, user_id=user_id)) == 200
@@ -302,23 +275,23 @@ async def test_polling_treats_408_as_empty_then_answers_an_update(polling, fake,
 
 # -- configuration -------------------------------------------------------------------------------------------------------
 def status_of(settings: Settings, kb, matcher, tmp_path: Path) -> tuple[web.Application, zalo.ChannelStatus]:
-    app = build_app(settings, ChatService(Engine(kb, SqliteStateStore(tmp_path / "s.db"), "t", matcher=matcher)))
-    return app, next(c for c in app[CTX].channels if c.name == "zalo")
+    app = make_app(tmp_path, kb, matcher, settings)
+    return app, status_of_app(app)
 
 
 def test_no_token_means_off_with_a_hint(tmp_path, kb, matcher):
-    app, status = status_of(Settings(db_path=tmp_path / "d.db", salt="t", dashboard_token="tok"), kb, matcher, tmp_path)
+    app, status = status_of(app_settings(tmp_path), kb, matcher, tmp_path)
     assert status == zalo.ChannelStatus("zalo", False, "off", "set ZALO_BOT_TOKEN (polling) and ZALO_WEBHOOK_URL (webhook) to enable")
     assert zalo.ZALO not in app
 
 
 def test_plain_http_url_and_bad_secret_are_refused_with_a_hint(tmp_path, kb, matcher):
-    base = dict(db_path=tmp_path / "d.db", salt="t", dashboard_token="tok", zalo_token=TOKEN)
-    _, status = status_of(Settings(**base, zalo_webhook_url="http://digiguide.example/zalo/webhook"), kb, matcher, tmp_path)
+    settings = partial(app_settings, tmp_path, zalo_token=TOKEN)
+    _, status = status_of(settings(zalo_webhook_url="http://digiguide.example/zalo/webhook"), kb, matcher, tmp_path)
     assert status.mode == "off" and "https://" in status.hint
-    _, status = status_of(Settings(**base, zalo_webhook_url=WEBHOOK_URL, zalo_webhook_secret="short"), kb, matcher, tmp_path)
+    _, status = status_of(settings(zalo_webhook_url=WEBHOOK_URL, zalo_webhook_secret="short"), kb, matcher, tmp_path)
     assert status.mode == "off" and "8 to 256" in status.hint
-    _, status = status_of(Settings(**base, zalo_webhook_url=WEBHOOK_URL, zalo_webhook_secret="s" * 40), kb, matcher, tmp_path)
+    _, status = status_of(settings(zalo_webhook_url=WEBHOOK_URL, zalo_webhook_secret="s" * 40), kb, matcher, tmp_path)
     assert status.mode == "webhook" and not (tmp_path / zalo.SECRET_FILE).exists()
 
 

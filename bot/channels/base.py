@@ -3,12 +3,16 @@ per-user rate limit (so no channel re-implements it).
 
 For the messaging channels (Telegram, Zalo) also: `with_backoff` (retry a platform call on 429/5xx,
 honouring the platform's retry-after), `KeyedLock` (one chat's work runs in arrival order, chats run
-concurrently), `FloodGuard` (tell a too-fast citizen once, then stay quiet) and `RecentLangs` (the
-language of the last reply per user, for the channel's own messages)."""
+concurrently), `FloodGuard` (tell a too-fast citizen once, then stay quiet), `RecentLangs` (the
+language of the last reply per user, for the channel's own messages; the web chat uses it per session),
+and the webhook-or-polling set-up: `WebhookSpec` (what differs per platform), `webhook_secret` (the
+configured secret or a generated one), `secret_matches` (the platform's secret header, in constant time)
+and `setup_messaging` (off, polling or webhook by Settings, plus the aiohttp lifecycle hooks)."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import random
 import time
@@ -17,9 +21,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
-from ..config import Settings
+from aiohttp import web
+
+from ..config import Settings, load_or_create_secret
 from ..service import ChatService
 
 log = logging.getLogger("digiguide.channels")
@@ -42,6 +48,10 @@ class ServerContext:
     service: ChatService
     channels: list[ChannelStatus] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+
+    def report(self, status: ChannelStatus) -> None:
+        """Replace the status of the channel named `status.name` (e.g. "error" after a failed start)."""
+        self.channels[:] = [status if c.name == status.name else c for c in self.channels]
 
 
 class RateLimiter:
@@ -196,3 +206,93 @@ async def with_backoff(
             (logger or log).warning("%s failed (%s); retry %d/%d in %.1fs", what, describe(exc), retry + 1, backoff.attempts - 1, delay)
             await asyncio.sleep(delay)
     raise AssertionError("unreachable: Backoff.attempts must be at least 1")
+
+
+# -- webhook or polling: the set-up every messaging channel shares ------------------------------------------
+@dataclass(frozen=True)
+class WebhookSpec:
+    """What differs between the messaging platforms' set-up; `setup_messaging` does the rest the same way.
+
+    Settings are named after `env`: <env>_BOT_TOKEN, <env>_WEBHOOK_URL and <env>_WEBHOOK_SECRET (the hints
+    name them, so an operator knows what to set)."""
+
+    channel: str  # the ChannelStatus name: "telegram"
+    platform: str  # for hints: "Telegram"
+    env: str  # the settings' prefix: "TELEGRAM"
+    path: str  # where the platform POSTs updates: "/telegram/webhook"
+    secret_file: str  # the generated secret's file, next to the database
+    secret_ok: Callable[[str], object]  # the platform's rule for a secret (truthy = accepted)
+    secret_rule: str  # the hint when it is refused, after "<env>_WEBHOOK_SECRET "
+    logger: logging.Logger  # the channel's own
+
+    @property
+    def off_hint(self) -> str:
+        return f"set {self.env}_BOT_TOKEN (polling) and {self.env}_WEBHOOK_URL (webhook) to enable"
+
+
+def webhook_secret(spec: WebhookSpec, configured: str, settings: Settings) -> str:
+    """`configured` (<env>_WEBHOOK_SECRET), or a generated one kept next to the database (stable across
+    restarts, so the platform's registration stays valid)."""
+    return configured or load_or_create_secret(settings.db_path.parent / spec.secret_file)
+
+
+def secret_matches(request: web.Request, header: str, secret: str | None) -> bool:
+    """The request carries our webhook secret in `header` (compared in constant time); never without one."""
+    supplied = request.headers.get(header, "").encode("utf-8", "replace")
+    return bool(secret) and hmac.compare_digest(supplied, secret.encode("utf-8"))
+
+
+class MessagingChannel(Protocol):
+    """What `setup_messaging` needs of a channel: its mode, the webhook route and the aiohttp hooks."""
+
+    @property
+    def webhook(self) -> bool: ...
+
+    async def receive(self, request: web.Request) -> web.StreamResponse: ...
+
+    async def start(self, app: web.Application) -> None: ...
+
+    async def stop(self, app: web.Application) -> None: ...
+
+    async def close(self, app: web.Application) -> None: ...
+
+
+C = TypeVar("C", bound=MessagingChannel)
+
+
+def setup_messaging(
+    app: web.Application,
+    ctx: ServerContext,
+    spec: WebhookSpec,
+    key: web.AppKey[C],
+    make: Callable[[ServerContext, str | None], C],
+    token: str,
+    webhook_url: str,
+    configured_secret: str,
+) -> ChannelStatus:
+    """Plug a messaging channel into the server: off without a token, webhook with a webhook URL (then
+    `make` gets the secret), polling otherwise.
+
+    A webhook URL that is not https:// (the platforms only call HTTPS webhooks) or a secret the platform
+    would refuse turns the channel off with a hint, rather than failing at start. The channel is stopped on
+    shutdown, before the server's drain (which is appended after the channels), so updates in flight still
+    get their answer; it is closed on cleanup."""
+    if not token:
+        return ChannelStatus(spec.channel, False, "off", spec.off_hint)
+    secret = None
+    if webhook_url:
+        if not webhook_url.startswith("https://"):
+            return ChannelStatus(spec.channel, False, "off", f"{spec.env}_WEBHOOK_URL must start with https:// ({spec.platform} only calls HTTPS webhooks)")
+        secret = webhook_secret(spec, configured_secret, ctx.settings)
+        if not spec.secret_ok(secret):
+            return ChannelStatus(spec.channel, False, "off", f"{spec.env}_WEBHOOK_SECRET {spec.secret_rule}")
+        if not webhook_url.rstrip("/").endswith(spec.path):
+            spec.logger.warning("%s_WEBHOOK_URL does not end in %s: make sure your proxy forwards it there", spec.env, spec.path)
+    channel = make(ctx, secret)
+    app[key] = channel
+    if channel.webhook:
+        app.router.add_post(spec.path, channel.receive)
+    app.on_startup.append(channel.start)
+    app.on_shutdown.append(channel.stop)
+    app.on_cleanup.append(channel.close)
+    return ChannelStatus(spec.channel, True, "webhook" if channel.webhook else "polling")

@@ -16,17 +16,14 @@ Tokens never reach a log line: we log no URLs and scrub the token and secret fro
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 import html
 import json
 import logging
 import re
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update, User
@@ -44,11 +41,11 @@ from telegram.ext import (
     filters,
 )
 
-from ..config import Settings, load_or_create_secret
+from ..config import Settings
 from ..engine import Incoming
 from ..privacy import hash_user
 from ..replies import Reply, split_text
-from .base import ChannelStatus, RateLimiter, ServerContext
+from .base import Backoff, ChannelStatus, FloodGuard, KeyedLock, RateLimiter, RecentLangs, ServerContext, WebhookSpec, secret_matches, setup_messaging, with_backoff
 
 log = logging.getLogger("digiguide.telegram")
 
@@ -59,12 +56,21 @@ SECRET_FILE = "telegram_webhook_secret"
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH  # 4096
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 POLL_TIMEOUT = 10  # seconds a getUpdates long poll may wait (PTB's default)
-SEND_RETRY_DELAYS = (0.5, 1.0, 2.0)  # backoff for 5xx and network errors; 429 is AIORateLimiter's job
+# 5xx and network errors: 4 tries, 0.5, 1 and 2 s apart (no jitter); 429 is AIORateLimiter's job
+SEND_BACKOFF = Backoff(attempts=4, base=0.5, cap=60.0, jitter=0.0)
 USER_RATE, USER_PER = 20, 60.0  # per citizen: 20 messages in a burst, then one every 3 s
 MAX_CONCURRENT_UPDATES = 64
-OFF_HINT = "set TELEGRAM_BOT_TOKEN (polling) and TELEGRAM_WEBHOOK_URL (webhook) to enable"
-_SECRET_OK = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # Telegram's rule for secret_token
 _GUIDE_STEP = re.compile(r"^g:.+:[1-9]\d*$")  # a button to a guide step (not the overview)
+WEBHOOK = WebhookSpec(
+    channel=CHANNEL,
+    platform="Telegram",
+    env="TELEGRAM",
+    path=WEBHOOK_PATH,
+    secret_file=SECRET_FILE,
+    secret_ok=re.compile(r"^[A-Za-z0-9_-]{1,256}$").match,  # Telegram's rule for secret_token
+    secret_rule="may only use A-Z a-z 0-9 _ - (1 to 256 characters)",
+    logger=log,
+)
 
 # Platform metadata shown in Telegram's "/" menu (not answers, so not content): Vietnamese is the default.
 COMMANDS: dict[str, list[tuple[str, str]]] = {
@@ -81,8 +87,6 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("lang", "Change language: /lang vi or /lang en"),
     ],
 }
-
-T = TypeVar("T")
 
 
 # -- rendering: Reply -> Telegram HTML messages ------------------------------------------------------------
@@ -127,30 +131,17 @@ def render(replies: Iterable[Reply]) -> list[Rendered]:
 
 
 # -- sending, with retries -----------------------------------------------------------------------------------
-async def with_retries(call: Callable[[], Awaitable[T]], delays: Sequence[float] = SEND_RETRY_DELAYS) -> T:
-    """Run a Bot API call, retrying 5xx and network failures with exponential backoff.
-
-    Why: a citizen who asked must get the answer even if Telegram hiccups. A BadRequest (also a
-    NetworkError subclass in PTB) is final; 429 is retried inside AIORateLimiter (it honours
-    retry_after). A timeout may rarely duplicate a message; that beats losing it.
-    """
-    for delay in (*delays, None):
-        try:
-            return await call()
-        except BadRequest:
-            raise
-        except NetworkError as exc:
-            if delay is None:
-                raise
-            log.warning("telegram call failed (%s); retrying in %.1fs", type(exc).__name__, delay)
-            await asyncio.sleep(delay)
-    raise AssertionError("unreachable")
+def _retryable(exc: BaseException) -> bool:
+    """5xx and network failures. A BadRequest (also a NetworkError subclass in PTB) is final; 429 is retried
+    inside AIORateLimiter (it honours retry_after)."""
+    return isinstance(exc, NetworkError) and not isinstance(exc, BadRequest)
 
 
 async def send_parts(bot: Bot, chat_id: int, parts: Iterable[Rendered]) -> None:
-    """Send rendered messages in order, each with retries."""
+    """Send rendered messages in order, each with retries (base.with_backoff on SEND_BACKOFF)."""
     for part in parts:
-        await with_retries(partial(bot.send_message, chat_id, part.html, parse_mode=ParseMode.HTML, reply_markup=part.markup))
+        send = partial(bot.send_message, chat_id, part.html, parse_mode=ParseMode.HTML, reply_markup=part.markup)
+        await with_backoff(send, _retryable, SEND_BACKOFF, "telegram sendMessage", logger=log)
 
 
 async def send_replies(bot: Bot, chat_id: int, replies: Iterable[Reply]) -> None:
@@ -206,51 +197,21 @@ class PerChatOrder(BaseUpdateProcessor):
 
     def __init__(self, max_concurrent_updates: int = MAX_CONCURRENT_UPDATES):
         super().__init__(max_concurrent_updates)
-        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+        self._chats = KeyedLock()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
             await coroutine
             return
-        lock, users = self._locks.get(chat.id, (asyncio.Lock(), 0))
-        self._locks[chat.id] = (lock, users + 1)
-        try:
-            async with lock:
-                await coroutine
-        finally:
-            lock, users = self._locks[chat.id]
-            if users <= 1:
-                del self._locks[chat.id]  # keep the table as small as the set of busy chats
-            else:
-                self._locks[chat.id] = (lock, users - 1)
+        async with self._chats.hold(chat.id):
+            await coroutine
 
     async def initialize(self) -> None:
         """Nothing to allocate."""
 
     async def shutdown(self) -> None:
         """Nothing to free."""
-
-
-class _RecentLangs:
-    """The language of the last reply per Telegram user, bounded (LRU).
-
-    Why: replies the channel writes itself (non-text, rate limit, error) should be in the language the
-    citizen is talking in, without a blocking state read on the event loop.
-    """
-
-    def __init__(self, size: int = 10_000):
-        self._size = size
-        self._langs: OrderedDict[int, str] = OrderedDict()
-
-    def remember(self, user_id: int, lang: str) -> None:
-        self._langs.pop(user_id, None)
-        self._langs[user_id] = lang
-        if len(self._langs) > self._size:
-            self._langs.popitem(last=False)
-
-    def get(self, user_id: int) -> str | None:
-        return self._langs.get(user_id)
 
 
 # -- the channel -------------------------------------------------------------------------------------------------
@@ -281,9 +242,8 @@ class TelegramChannel:
         self.ctx = ctx
         self.secret = secret  # set in webhook mode only
         self.application = build_application(ctx.settings, webhook=secret is not None)
-        self.limiter = RateLimiter(USER_RATE, USER_PER)
-        self._warned: set[str] = set()  # users already told they are too fast (told once per episode)
-        self._langs = _RecentLangs()
+        self.flood = FloodGuard(RateLimiter(USER_RATE, USER_PER))  # told once per episode, then quiet
+        self._langs = RecentLangs()  # by Telegram user id
         self._add_handlers()
 
     @property
@@ -317,7 +277,7 @@ class TelegramChannel:
                 await self.application.updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=self._polling_error)
         except TelegramError as exc:
             log.error("telegram channel could not start (%s: %s); the other channels keep running", type(exc).__name__, self._scrub(str(exc)))
-            self._report(ChannelStatus(CHANNEL, False, "error", "Telegram rejected the token or was unreachable at start; see the log"))
+            self.ctx.report(ChannelStatus(CHANNEL, False, "error", "Telegram rejected the token or was unreachable at start; see the log"))
             await self.stop(_app)
 
     async def stop(self, _app: web.Application) -> None:
@@ -346,9 +306,6 @@ class TelegramChannel:
         """getUpdates failed; PTB retries with backoff. One line, no traceback (and no URL) per failure."""
         log.warning("telegram polling failed (%s: %s); retrying", type(exc).__name__, self._scrub(str(exc)))
 
-    def _report(self, status: ChannelStatus) -> None:
-        self.ctx.channels[:] = [status if c.name == CHANNEL else c for c in self.ctx.channels]
-
     def _scrub(self, text: str) -> str:
         for secret in (self.ctx.settings.telegram_token, self.secret):
             if secret:
@@ -358,8 +315,7 @@ class TelegramChannel:
     # -- webhook route -----------------------------------------------------------------------------------------
     async def receive(self, request: web.Request) -> web.Response:
         """POST /telegram/webhook: authenticate, parse, queue, answer 200 at once (processing is async)."""
-        supplied = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
-        if not self.secret or not hmac.compare_digest(supplied, self.secret.encode()):
+        if not secret_matches(request, SECRET_HEADER, self.secret):
             return web.Response(status=403, text="forbidden")
         if not self.application.running:
             return web.Response(status=503, text="starting or stopping")  # Telegram retries later
@@ -453,7 +409,7 @@ class TelegramChannel:
         first = parts[0]
         edit = partial(update.callback_query.edit_message_text, first.html, parse_mode=ParseMode.HTML, reply_markup=first.markup)
         try:
-            await with_retries(edit)
+            await with_backoff(edit, _retryable, SEND_BACKOFF, "telegram editMessageText", logger=log)
         except BadRequest as exc:
             if "not modified" in str(exc).lower():  # a double tap: the page already shows this
                 return parts[1:]
@@ -464,17 +420,11 @@ class TelegramChannel:
     async def _admit(self, update: Update) -> bool:
         """Per-citizen flood control: over the limit, say so once, then stay quiet until they slow down."""
         user = update.effective_user
-        key = hash_user(self.ctx.settings.salt, CHANNEL, str(user.id))
-        if self.limiter.allow(key):
-            self._warned.discard(key)
-            return True
-        if key not in self._warned:
-            if len(self._warned) > 100_000:  # bounded under a flood of new accounts
-                self._warned.clear()
-            self._warned.add(key)
+        verdict = self.flood.check(hash_user(self.ctx.settings.salt, CHANNEL, str(user.id)))
+        if verdict == "warn":
             text = self.ctx.service.kb.message("rate_limited", self._lang(user))
             await send_replies(self.bot, update.effective_chat.id, [Reply(text)])
-        return False
+        return verdict == "ok"
 
     def _lang(self, user: User) -> str:
         """The language for the channel's own messages: the last reply's, else the client's, else Vietnamese."""
@@ -484,30 +434,7 @@ class TelegramChannel:
 TELEGRAM = web.AppKey("telegram", TelegramChannel)
 
 
-def webhook_secret(settings: Settings) -> str:
-    """TELEGRAM_WEBHOOK_SECRET, or a generated one kept next to the database (stable across restarts)."""
-    return settings.telegram_webhook_secret or load_or_create_secret(settings.db_path.parent / SECRET_FILE)
-
-
 def setup(app: web.Application, ctx: ServerContext) -> ChannelStatus:
     """Plug the channel into the server: polling or webhook by Settings, off without a token."""
     settings = ctx.settings
-    if not settings.telegram_token:
-        return ChannelStatus(CHANNEL, False, "off", OFF_HINT)
-    secret = None
-    if settings.telegram_webhook_url:
-        if not settings.telegram_webhook_url.startswith("https://"):
-            return ChannelStatus(CHANNEL, False, "off", "TELEGRAM_WEBHOOK_URL must start with https:// (Telegram only calls HTTPS webhooks)")
-        secret = webhook_secret(settings)
-        if not _SECRET_OK.match(secret):
-            return ChannelStatus(CHANNEL, False, "off", "TELEGRAM_WEBHOOK_SECRET may only use A-Z a-z 0-9 _ - (1 to 256 characters)")
-        if not settings.telegram_webhook_url.rstrip("/").endswith(WEBHOOK_PATH):
-            log.warning("TELEGRAM_WEBHOOK_URL does not end in %s: make sure your proxy forwards it there", WEBHOOK_PATH)
-    channel = TelegramChannel(ctx, secret)
-    app[TELEGRAM] = channel
-    if channel.webhook:
-        app.router.add_post(WEBHOOK_PATH, channel.receive)
-    app.on_startup.append(channel.start)
-    app.on_shutdown.append(channel.stop)  # before the server's drain (appended after the channels)
-    app.on_cleanup.append(channel.close)
-    return ChannelStatus(CHANNEL, True, "webhook" if channel.webhook else "polling")
+    return setup_messaging(app, ctx, WEBHOOK, TELEGRAM, TelegramChannel, settings.telegram_token, settings.telegram_webhook_url, settings.telegram_webhook_secret)

@@ -7,10 +7,10 @@ Routes (all registered by `setup`):
     POST /api/chat       the conversation
 
 The page is for older citizens on cheap phones and weak networks, so it needs no internet beyond this
-server: no CDN, no web fonts, no inline script (a strict Content-Security-Policy enforces that, which
-also blunts any injected markup). Assets are read once at start; their URLs carry a content hash, so
-browsers may cache them for a day and still never run a stale app.js after a deploy. The page itself
-is revalidated on every load (ETag), so a new version shows up at once.
+server: no CDN, no web fonts, no inline script (a strict Content-Security-Policy, from bot/httpsec.py,
+enforces that, which also blunts any injected markup). Assets are read once at start; their URLs carry a
+content hash, so browsers may cache them for a day and still never run a stale app.js after a deploy. The
+page itself is revalidated on every load (ETag), so a new version shows up at once.
 
 POST /api/chat, as in DESIGN.md plus one extension (`start`); exactly one of text/action/start:
 
@@ -41,7 +41,6 @@ import logging
 import math
 import re
 import traceback
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,8 +48,9 @@ from typing import Any
 from aiohttp import web
 
 from ..engine import Incoming
+from ..httpsec import secure
 from ..replies import MAX_ACTION_BYTES, Button, Reply
-from .base import ChannelStatus, RateLimiter, ServerContext
+from .base import ChannelStatus, RateLimiter, RecentLangs, ServerContext
 
 log = logging.getLogger("digiguide.web")
 
@@ -64,25 +64,6 @@ ASSET_PREFIX = "/web/"
 VERSION_MARK = "__ASSET_VERSION__"
 SESSION = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
-CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
 CONTENT_TYPES = {
     ".html": "text/html",
     ".js": "text/javascript",
@@ -117,21 +98,16 @@ def load_assets(folder: Path = STATIC_DIR) -> dict[str, Asset]:
     return assets
 
 
-def _secure(response: web.StreamResponse) -> web.StreamResponse:
-    response.headers.update(SECURITY_HEADERS)
-    return response
-
-
 def _serve(request: web.Request, asset: Asset) -> web.Response:
     """One file with its cache headers; a matching If-None-Match costs a 304 and no body on slow links."""
     headers = {"ETag": asset.etag, "Cache-Control": asset.cache_control}
     if asset.etag in request.headers.get("If-None-Match", ""):
-        return _secure(web.Response(status=304, headers=headers))
+        return secure(web.Response(status=304, headers=headers))
     charset = "utf-8" if asset.content_type.startswith("text/") or asset.content_type.endswith(("+xml", "+json")) else None
     response = web.Response(body=asset.body, content_type=asset.content_type, charset=charset, headers=headers)
     if len(asset.body) > 1024:
         response.enable_compression()
-    return _secure(response)
+    return secure(response)
 
 
 # -- request parsing -----------------------------------------------------------------------------------------
@@ -198,25 +174,7 @@ def reply_json(reply: Reply) -> dict[str, Any]:
 
 def _json(data: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     response = web.json_response(data, status=status, headers={"Cache-Control": "no-store", **(headers or {})})
-    return _secure(response)
-
-
-class _RecentLangs:
-    """The last reply language per session, bounded, so a 429 or 500 answers in the citizen's language
-    without a (blocking) state-store read on the event loop."""
-
-    def __init__(self, max_keys: int = 50_000):
-        self.max_keys = max_keys
-        self._langs: OrderedDict[str, str] = OrderedDict()
-
-    def get(self, session: str) -> str:
-        return self._langs.get(session, "vi")
-
-    def remember(self, session: str, lang: str) -> None:
-        self._langs.pop(session, None)
-        self._langs[session] = lang
-        if len(self._langs) > self.max_keys:
-            self._langs.popitem(last=False)
+    return secure(response)
 
 
 # -- handlers ------------------------------------------------------------------------------------------------
@@ -227,7 +185,7 @@ class WebChat:
         self.ctx = ctx
         self.assets = assets
         self.limiter = limiter or RateLimiter(RATE, PER)
-        self.langs = _RecentLangs()
+        self.langs = RecentLangs(50_000)  # the last reply language per session, for 429 and 500 answers
 
     async def index(self, request: web.Request) -> web.Response:
         return _serve(request, self.assets["index.html"])
@@ -258,7 +216,7 @@ class WebChat:
 
     def _polite(self, session: str, status: int, error: str, message_key: str, headers: dict[str, str] | None = None) -> web.Response:
         """An error the page shows as a normal bot message, in the session's last language."""
-        lang = self.langs.get(session)
+        lang = self.langs.get(session) or "vi"
         try:
             text = self.ctx.service.kb.message(message_key, lang)
         except Exception:  # noqa: BLE001 - broken content must not turn an error page into a crash

@@ -25,7 +25,6 @@ number back to the option) and replies are cut to Zalo's 2000 characters at para
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import time
@@ -39,11 +38,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ..config import Settings, load_or_create_secret
 from ..engine import Incoming
 from ..privacy import hash_user
 from ..replies import Reply, numbered_text, split_text
-from .base import Backoff, ChannelStatus, FloodGuard, KeyedLock, RateLimiter, RecentLangs, ServerContext, with_backoff
+from .base import Backoff, ChannelStatus, FloodGuard, KeyedLock, RateLimiter, RecentLangs, ServerContext, WebhookSpec, secret_matches, setup_messaging, with_backoff
 
 log = logging.getLogger("digiguide.zalo")
 
@@ -62,7 +60,16 @@ SEND_BACKOFF = Backoff(attempts=5, base=0.5, cap=60.0)  # ~0.5+1+2+4 s without a
 POLL_BACKOFF = Backoff(base=1.0, cap=60.0)
 SHUTDOWN_GRACE = 10.0  # seconds to finish updates in flight at shutdown
 MAX_IN_FLIGHT = 2_000  # background tasks; beyond this the webhook answers 503 (Zalo may retry later)
-OFF_HINT = "set ZALO_BOT_TOKEN (polling) and ZALO_WEBHOOK_URL (webhook) to enable"
+WEBHOOK = WebhookSpec(
+    channel=CHANNEL,
+    platform="Zalo",
+    env="ZALO",
+    path=WEBHOOK_PATH,
+    secret_file=SECRET_FILE,
+    secret_ok=lambda secret: SECRET_MIN <= len(secret) <= SECRET_MAX,
+    secret_rule=f"must be {SECRET_MIN} to {SECRET_MAX} characters",
+    logger=log,
+)
 
 TEXT = "message.text.received"
 IMAGE = "message.image.received"
@@ -307,7 +314,7 @@ class ZaloChannel:
                 await self.api.delete_webhook()  # getUpdates does not work while a webhook is set
         except ZaloError as exc:
             log.error("zalo channel could not start (%s); the other channels keep running", exc)
-            self._report(ChannelStatus(CHANNEL, False, "error", "Zalo rejected the token or was unreachable at start; see the log"))
+            self.ctx.report(ChannelStatus(CHANNEL, False, "error", "Zalo rejected the token or was unreachable at start; see the log"))
             return
         name = me.get("account_name") if isinstance(me, dict) else None
         log.info("zalo bot %s connected (%s)", name or "?", "webhook" if self.webhook else "polling")
@@ -334,14 +341,10 @@ class ZaloChannel:
     async def close(self, _app: web.Application) -> None:
         await self.api.close()
 
-    def _report(self, status: ChannelStatus) -> None:
-        self.ctx.channels[:] = [status if c.name == CHANNEL else c for c in self.ctx.channels]
-
     # -- inbound: webhook and polling ---------------------------------------------------------------------------
     async def receive(self, request: web.Request) -> web.Response:
         """POST /zalo/webhook: authenticate before reading the body, parse, queue, answer 200 at once."""
-        supplied = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
-        if not self.secret or not hmac.compare_digest(supplied, self.secret.encode("utf-8")):
+        if not secret_matches(request, SECRET_HEADER, self.secret):
             return web.Response(status=403, text="forbidden")
         if not self.running or len(self._tasks) >= MAX_IN_FLIGHT:
             return web.Response(status=503, text="not accepting updates now")
@@ -455,30 +458,7 @@ class ZaloChannel:
 ZALO = web.AppKey("zalo", ZaloChannel)
 
 
-def webhook_secret(settings: Settings) -> str:
-    """ZALO_WEBHOOK_SECRET, or a generated one kept next to the database (stable across restarts)."""
-    return settings.zalo_webhook_secret or load_or_create_secret(settings.db_path.parent / SECRET_FILE)
-
-
 def setup(app: web.Application, ctx: ServerContext) -> ChannelStatus:
     """Plug the channel into the server: polling or webhook by Settings, off without a token."""
     settings = ctx.settings
-    if not settings.zalo_token:
-        return ChannelStatus(CHANNEL, False, "off", OFF_HINT)
-    secret = None
-    if settings.zalo_webhook_url:
-        if not settings.zalo_webhook_url.startswith("https://"):
-            return ChannelStatus(CHANNEL, False, "off", "ZALO_WEBHOOK_URL must start with https:// (Zalo only calls HTTPS webhooks)")
-        secret = webhook_secret(settings)
-        if not SECRET_MIN <= len(secret) <= SECRET_MAX:
-            return ChannelStatus(CHANNEL, False, "off", f"ZALO_WEBHOOK_SECRET must be {SECRET_MIN} to {SECRET_MAX} characters")
-        if not settings.zalo_webhook_url.rstrip("/").endswith(WEBHOOK_PATH):
-            log.warning("ZALO_WEBHOOK_URL does not end in %s: make sure your proxy forwards it there", WEBHOOK_PATH)
-    channel = ZaloChannel(ctx, secret)
-    app[ZALO] = channel
-    if channel.webhook:
-        app.router.add_post(WEBHOOK_PATH, channel.receive)
-    app.on_startup.append(channel.start)
-    app.on_shutdown.append(channel.stop)  # before the server's drain (appended after the channels)
-    app.on_cleanup.append(channel.close)
-    return ChannelStatus(CHANNEL, True, "webhook" if channel.webhook else "polling")
+    return setup_messaging(app, ctx, WEBHOOK, ZALO, ZaloChannel, settings.zalo_token, settings.zalo_webhook_url, settings.zalo_webhook_secret)
