@@ -1,0 +1,88 @@
+"""Time every dashboard view against a given analytics database, through the real server.
+
+Used by bench_analytics.py at one million events. Each view is requested the way the page requests it
+(the HTML, then every section's JSON, which the browser loads in parallel) and timed on its own; the page
+total is the slowest of the parallel section loads plus the HTML. Views: the default 28-day range and the
+whole range ("all time"), the weekly summary and one CSV export.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from analytics.dashboard import SECTIONS  # noqa: E402
+
+TOKEN = "bench-dashboard-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _opener(base: str):
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    data = urllib.parse.urlencode({"token": TOKEN}).encode()
+    req = urllib.request.Request(base + "/dashboard/login", data=data, headers={"Origin": base})
+    opener.open(req, timeout=30).read()
+    return opener
+
+
+def _timed(opener, url: str) -> float:
+    start = time.perf_counter()
+    with opener.open(url, timeout=60) as resp:
+        resp.read()
+        assert resp.status == 200, url
+    return time.perf_counter() - start
+
+
+def bench_dashboard(db_path: Path) -> list[tuple[str, float]]:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DIGIGUIDE_DB": str(db_path), "DIGIGUIDE_PORT": str(port), "DIGIGUIDE_DASHBOARD_TOKEN": TOKEN, "TELEGRAM_BOT_TOKEN": "", "ZALO_BOT_TOKEN": ""}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        opener = _opener(base)
+        with opener.open(base + "/dashboard/", timeout=60) as resp:  # redirects to the default range
+            default_query = urllib.parse.urlsplit(resp.url).query
+        results = []
+        for label, query in (("default 28 days", default_query), ("all time", "since=&until=")):
+            html = _timed(opener, f"{base}/dashboard/?{query}")
+            for name in SECTIONS:  # each on its own, as when one chart is refreshed
+                results.append((f"{label}: section {name}", _timed(opener, f"{base}/dashboard/api/section/{name}?{query}")))
+            with ThreadPoolExecutor(len(SECTIONS)) as pool:  # the whole page, as a browser loads it
+                start = time.perf_counter()
+                list(pool.map(lambda n: _timed(opener, f"{base}/dashboard/api/section/{n}?{query}"), SECTIONS))
+                sections = time.perf_counter() - start
+            results.append((f"{label}: whole page (HTML + {len(SECTIONS)} sections)", html + sections))
+        results.append(("weekly summary", _timed(opener, f"{base}/dashboard/weekly")))
+        results.append(("CSV export of unanswered (all time)", _timed(opener, f"{base}/dashboard/export/unanswered.csv?since=&until=")))
+        return results
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    for name, seconds in bench_dashboard(Path(sys.argv[1])):
+        print(f"{name:<60} {seconds * 1000:7.0f} ms")
