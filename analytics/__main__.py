@@ -1,4 +1,4 @@
-"""`python -m analytics {report,export,mark,unmark,purge}`: what officials and operators run against the event store.
+"""`python -m analytics {report,export,mark,unmark,purge,groups}`: what officials and operators run against the event store.
 
     python -m analytics report [--since DATE] [--until DATE] [--channel C] [--topic T] [--ward W] [--source S]
                                [--format table|csv|json] [--db PATH]
@@ -6,6 +6,8 @@
     python -m analytics mark KEY resolved|ignored [--entry ID] [--db PATH]
     python -m analytics unmark KEY [--db PATH]
     python -m analytics purge --older-than DAYS [--vacuum] [--db PATH]
+    python -m analytics groups [--since DATE] [--until DATE] [--format table|csv|json] [--db PATH] [--content DIR]
+                                                               # results per working group and ward
 
 Dates are Vietnam days (YYYY-MM-DD), inclusive. `--db` defaults to DIGIGUIDE_DB (data/digiguide.db).
 A bad date, or a database file that does not exist, is reported on stderr with exit status 2.
@@ -238,6 +240,35 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_groups(args: argparse.Namespace) -> int:
+    """Results per working group and per ward (analytics/outreach_report.py)."""
+    from bot.config import Settings
+    from bot.knowledge import ContentError, load_knowledge
+
+    from . import outreach_report as orr
+
+    try:
+        f = rpt.Filters(since=args.since, until=args.until)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        kb = load_knowledge(args.content or Settings.load().content_dir)
+    except (ContentError, OSError) as exc:
+        raise UsageError(f"cannot load the content: {exc}") from None
+    db = _open_existing(args.db)
+    try:
+        data = orr.for_kb(db, kb, f)
+    finally:
+        db.conn.close()
+    if args.format == "json":
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    elif args.format == "csv":
+        sys.stdout.write(orr.as_csv(data))
+    else:
+        print(orr.as_table(data, {g.id: g.code for g in kb.working_groups.values()}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m analytics", description="DigiGuide analytics for officials")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -280,6 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--db", type=Path, help=db_help)
     purge.add_argument("--vacuum", action="store_true", help="also give the space back to the disk")
     purge.set_defaults(func=cmd_purge)
+
+    groups = sub.add_parser("groups", help="results per working group and ward: new citizens, questions, topics, guides")
+    groups.add_argument("--since", type=_day, metavar="DATE", help="first Vietnam day, YYYY-MM-DD (inclusive)")
+    groups.add_argument("--until", type=_day, metavar="DATE", help="last Vietnam day, YYYY-MM-DD (inclusive)")
+    groups.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    groups.add_argument("--db", type=Path, help=db_help)
+    groups.add_argument("--content", type=Path, metavar="DIR", help="content folder, for the groups and guides (default: DIGIGUIDE_CONTENT)")
+    groups.set_defaults(func=cmd_groups)
     return parser
 
 

@@ -4,6 +4,12 @@ Used by bench_analytics.py at one million events. Each view is requested the way
 (the HTML, then every section's JSON, which the browser loads in parallel) and timed on its own; the page
 total is the slowest of the parallel section loads plus the HTML. Views: the default 28-day range and the
 whole range ("all time"), the weekly summary and one CSV export.
+
+Two runs, each on a server of its own: "cold", with the dashboard's cache off (DIGIGUIDE_DASHBOARD_CACHE_TTL=0:
+every request computes its section, as the first request for any other filter does), then "warm", as
+served: the cache on and its warmer's first pass over the two standard views done (waited for in the log).
+
+    .venv/bin/python bench/bench_dashboard.py DB [--cold | --warm]
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -50,11 +57,28 @@ def _timed(opener, url: str) -> float:
     return time.perf_counter() - start
 
 
-def bench_dashboard(db_path: Path) -> list[tuple[str, float]]:
+WARM_LOG = "dashboard: standard views warm"  # analytics.dashboard logs this after the warmer's first pass
+
+
+def bench_dashboard(db_path: Path, cold: bool = True, warm: bool = True) -> list[tuple[str, float]]:
+    """Cold figures, then warm ones, each name prefixed with which."""
+    results = []
+    for label, cache in (("cold", False), ("warm", True)):
+        if (cold, warm)[cache]:
+            results += [(f"{label}, {name}", seconds) for name, seconds in _bench_server(db_path, cache)]
+    return results
+
+
+def _bench_server(db_path: Path, cache: bool) -> list[tuple[str, float]]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DIGIGUIDE_DB": str(db_path), "DIGIGUIDE_PORT": str(port), "DIGIGUIDE_DASHBOARD_TOKEN": TOKEN, "TELEGRAM_BOT_TOKEN": "", "ZALO_BOT_TOKEN": ""}
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not cache:
+        env["DIGIGUIDE_DASHBOARD_CACHE_TTL"] = "0"
+    else:
+        env.pop("DIGIGUIDE_DASHBOARD_CACHE_TTL", None)
+    log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
         for _ in range(200):
             try:
@@ -62,6 +86,15 @@ def bench_dashboard(db_path: Path) -> list[tuple[str, float]]:
                 break
             except OSError:
                 time.sleep(0.1)
+        if cache:  # until the warmer has been over both standard views once
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                log.seek(0)
+                if WARM_LOG in log.read():
+                    break
+                time.sleep(0.1)
+            else:
+                raise RuntimeError("the dashboard's warmer did not finish its first pass within 2 minutes")
         opener = _opener(base)
         with opener.open(base + "/dashboard/", timeout=60) as resp:  # redirects to the default range
             default_query = urllib.parse.urlsplit(resp.url).query
@@ -81,8 +114,10 @@ def bench_dashboard(db_path: Path) -> list[tuple[str, float]]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        log.close()
 
 
 if __name__ == "__main__":
-    for name, seconds in bench_dashboard(Path(sys.argv[1])):
+    only = set(sys.argv[2:])
+    for name, seconds in bench_dashboard(Path(sys.argv[1]), cold="--warm" not in only, warm="--cold" not in only):
         print(f"{name:<60} {seconds * 1000:7.0f} ms")

@@ -4,6 +4,7 @@ hold the figures of a generated data set, filters, and the unanswered inbox's ma
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -102,6 +103,12 @@ async def mark(client: TestClient, body: dict, csrf: str | None, headers: dict |
     return await client.post("/dashboard/api/mark", data=json.dumps(body), headers={"Content-Type": "application/json", **h})
 
 
+def written_behind_its_back(client: TestClient) -> None:
+    """The dashboard serves computed sections for up to CACHE_TTL seconds, so new events show that much
+    later (a mark shows at once: it clears the cache). A test that writes events itself drops the cache."""
+    client.server.app[dashboard.DASHBOARD].cache.clear()
+
+
 def marks_in(client: TestClient) -> list[tuple]:
     path = client.server.app[dashboard.DASHBOARD].ctx.settings.db_path
     with sqlite3.connect(path) as conn:
@@ -111,7 +118,12 @@ def marks_in(client: TestClient) -> list[tuple]:
 # -- nothing without a session --------------------------------------------------------------------------------
 
 PAGES = ["/dashboard", "/dashboard/", "/dashboard/?topic=eid", "/dashboard/weekly", "/dashboard/weekly?week=2025-W11", "/dashboard/nope", "/dashboard/logout"]
+PAGES += ["/dashboard/groups", "/dashboard/groups/tdp-phuc-yen-5/posters", "/dashboard/groups/tdp-phuc-yen-5/poster/eid-activate"]  # analytics/groups.py
 DATA = [f"/dashboard/api/section/{s}" for s in SECTIONS] + [f"/dashboard/export/{s}.csv" for s in SECTIONS] + ["/dashboard/api/section/nope", "/dashboard/api/x", "/dashboard/export/x.csv"]
+DATA += [
+    "/dashboard/groups/export/groups.csv", "/dashboard/groups/fonts/DejaVuSans.ttf", "/dashboard/groups/tdp-phuc-yen-5/posters.pdf",
+    "/dashboard/groups/tdp-phuc-yen-5/poster/eid-activate.pdf", "/dashboard/groups/tdp-phuc-yen-5/qr/eid-activate.png",
+]
 POSTS = ["/dashboard/api/mark", "/dashboard/logout", "/dashboard/", "/dashboard/api/section/totals"]
 
 
@@ -140,6 +152,7 @@ async def test_every_route_needs_a_session(client):
         path = info.get("path") or info.get("formatter")
         if path.startswith("/dashboard") and path not in ("/dashboard/login", "/dashboard/static/{name}"):
             concrete = path.replace("{name}", "totals").replace("{tail:.*}", "nope").replace("{tail}", "nope")
+            concrete = concrete.replace("{group}", "tdp-phuc-yen-5").replace("{guide}", "eid-activate").replace("{section}", "groups").replace("{font}", "DejaVuSans")
             assert concrete in covered or concrete.replace("totals", "x") in covered, path
     # what stays public: the login form and the static files (code, no data)
     assert (await client.get("/dashboard/login")).status == 200
@@ -404,6 +417,7 @@ async def test_marks_persist_and_apply_to_new_questions(client, kb):
     later = time.time() + 2 * 86400
     write_batch(db, [Event(ts=later, channel="web", user="u-new", lang="vi", kind="fallback", question=gold["examples"][0], question_key=gold["key"])])
     db.conn.close()
+    written_behind_its_back(client)
     again = [c for c in await section(client, "unanswered") if c["key"] == gold["key"]][0]
     assert again["status"] == "resolved" and again["count"] == gold["count"] + 1 and again["after_mark"] == 1
     rows = await csv_rows(client, "unanswered")
@@ -425,6 +439,7 @@ async def test_citizen_text_is_escaped_everywhere(client):
     nasty = [("</script><script>alert(1)</script>", "alert script"), ('=HYPERLINK("http://evil.example","x")', "=hyperlink evil")]
     write_batch(db, [Event(ts=ts + i, channel="web", user=f"x{i}", lang="vi", kind="fallback", question=q, question_key=k) for i in range(40) for q, k in nasty])
     db.conn.close()
+    written_behind_its_back(client)
     weekly = await (await client.get("/dashboard/weekly?week=2025-W12")).text()
     assert "<script>alert" not in weekly and "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in weekly
     page = await (await client.get("/dashboard/?since=&until=&ward=%3C%2Fscript%3E%3Cb%3E")).text()
@@ -498,7 +513,112 @@ async def test_queries_run_off_the_event_loop(client, monkeypatch):
         return real(path)
 
     monkeypatch.setattr(dashboard, "connect", spy)
+    monkeypatch.setattr(client.server.app[dashboard.DASHBOARD].cache, "ttl", 0)  # every route queries the database
     for path in ("/dashboard/?since=&until=", "/dashboard/weekly", "/dashboard/api/section/unanswered", "/dashboard/export/by_topic.csv"):
         assert (await client.get(path)).status == 200
     assert (await mark(client, {"keys": ["gia vang"], "status": "ignored"}, csrf)).status == 200
     assert len(threads) >= 6 and all(name.startswith("dashboard") for name in threads), threads
+
+
+# -- the cache of computed sections and its warmer -----------------------------------------------------------
+
+async def test_cache_single_flight_freshness_bound_and_clear():
+    cache = dashboard.ResultCache(ttl=60, size=2)
+    calls: list[str] = []
+    release = asyncio.Event()
+
+    async def compute(value: str) -> str:
+        calls.append(value)
+        await release.wait()
+        return value
+
+    waiting = [asyncio.ensure_future(cache.get("a", lambda: compute("A"))) for _ in range(5)]
+    await asyncio.sleep(0.01)
+    release.set()
+    assert await asyncio.gather(*waiting) == ["A"] * 5 and calls == ["A"]  # five requests, one computation
+    assert await cache.get("a", lambda: compute("A2")) == "A" and calls == ["A"]  # fresh: from memory
+    await cache.get("b", lambda: compute("B"))
+    await cache.get("c", lambda: compute("C"))
+    assert len(cache) == 2 and await cache.get("a", lambda: compute("A3")) == "A3"  # bounded: "a" was the oldest
+    assert await cache.refresh("a", lambda: compute("A4")) == "A4" and await cache.get("a", lambda: compute("A5")) == "A4"
+
+    # cleared while computing (a mark): those waiting get that result, the cache does not keep it, and whoever
+    # asks after the clear does not join the old computation
+    release.clear()
+    before = asyncio.ensure_future(cache.get("d", lambda: compute("D-old")))
+    await asyncio.sleep(0.01)
+    cache.clear()
+    after = asyncio.ensure_future(cache.get("d", lambda: compute("D-new")))
+    await asyncio.sleep(0.01)
+    release.set()
+    assert await before == "D-old" and await after == "D-new"
+    assert await cache.get("d", lambda: compute("D-3")) == "D-new"
+    assert await cache.get("a", lambda: compute("A6")) == "A6"  # the clear dropped it
+    cache.invalidate(lambda key: key == "d")  # only the matching results
+    assert len(cache) == 1 and await cache.get("a", lambda: compute("A7")) == "A6"
+    assert await cache.get("d", lambda: compute("D-4")) == "D-4"
+
+    async def failing() -> str:
+        raise sqlite3.OperationalError("database is locked")
+
+    with pytest.raises(sqlite3.OperationalError):  # a failure is not kept
+        await cache.get("e", failing)
+    assert await cache.get("e", lambda: compute("E")) == "E"
+
+    short = dashboard.ResultCache(ttl=0.05)
+    assert await short.get("x", lambda: compute("X1")) == "X1"
+    await asyncio.sleep(0.1)
+    assert await short.get("x", lambda: compute("X2")) == "X2"  # expired
+    off = dashboard.ResultCache(ttl=0)
+    assert [await off.get("x", lambda: compute(v)) for v in ("1", "2")] == ["1", "2"] and len(off) == 0
+    env = "DIGIGUIDE_DASHBOARD_CACHE_TTL"
+    assert dashboard.cache_ttl({}) == dashboard.CACHE_TTL and dashboard.cache_ttl({env: "0"}) == 0 and dashboard.cache_ttl({env: "5"}) == 5
+    assert dashboard.cache_ttl({env: "soon"}) == dashboard.CACHE_TTL
+
+
+async def test_standard_views_are_kept_warm_and_a_mark_drops_the_inbox(client, monkeypatch):
+    dash = client.server.app[dashboard.DASHBOARD]
+    assert dash.warmer is not None and not dash.warmer.done()  # started with the app
+    for _ in range(400):  # its first pass: the filter menus, then every section of both views
+        if len(dash.cache) >= 1 + 2 * len(SECTIONS):
+            break
+        await asyncio.sleep(0.05)
+    csrf = await login(client)
+    r = await client.get("/dashboard/", allow_redirects=False)
+    default = dict(re.findall(r"(since|until)=([\d-]+)", r.headers["Location"]))
+    assert len(default) == 2
+    opened = []
+    real = dashboard.connect
+    monkeypatch.setattr(dashboard, "connect", lambda path: opened.append(path) or real(path))
+    # the default range, all time (no dates, or empty ones: the same filters), pages, sections and CSV
+    for query in (default, {"since": "", "until": ""}, {}):
+        assert (await client.get("/dashboard/", params=query or {"since": ""})).status == 200
+        for name in SECTIONS:
+            await section(client, name, **query)
+        await csv_rows(client, "unanswered", **query)
+    assert opened == []  # all from memory
+
+    top = (await section(client, "unanswered"))[0]
+    assert (await mark(client, {"keys": top["keys"], "status": "ignored"}, csrf)).status == 200
+    opened.clear()  # the mark's own write
+    await section(client, "totals")
+    assert opened == []  # the other sections do not read the marks: still from memory
+    assert top["key"] not in {c["key"] for c in await section(client, "unanswered")}  # at once
+    assert len(opened) == 1  # the inbox, computed again
+
+
+async def test_the_warmer_stops_with_the_app_and_no_cache_means_no_warmer(tmp_path, kb, matcher, seeded, monkeypatch):
+    app = make_dashboard_app(tmp_path, kb, matcher, seeded)
+    async with TestClient(TestServer(app)):
+        warmer = app[dashboard.DASHBOARD].warmer
+        assert warmer is not None and not warmer.done()
+    assert warmer.cancelled() and app[dashboard.DASHBOARD].warmer is None
+
+    monkeypatch.setenv("DIGIGUIDE_DASHBOARD_CACHE_TTL", "0")
+    (tmp_path / "off").mkdir()
+    app = make_dashboard_app(tmp_path / "off", kb, matcher, seeded)
+    async with TestClient(TestServer(app)) as c:
+        dash = app[dashboard.DASHBOARD]
+        await login(c)
+        assert (await section(c, "totals"))["questions"] > 0
+        assert dash.warmer is None and len(dash.cache) == 0

@@ -3,7 +3,7 @@ uses it: log in, read the charts, filter by topic, download a CSV, resolve an un
 and print the weekly summary; and on a phone, log in through the printed link.
 
 Screenshots for people to look at: /tmp/dash.png (1280x900), /tmp/dash_phone.png (390x844),
-/tmp/dash_weekly.png. No browser download: the system's /usr/bin/chromium is used.
+/tmp/dash_weekly.png. No browser download: the system's Chromium (webutil.launch_chromium) is used.
 """
 
 from __future__ import annotations
@@ -13,22 +13,19 @@ import io
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from analytics.store import connect
 from analytics_data import generate_events, summarise, write
-from webutil import make_app, running_server
+from webutil import launch_chromium, make_app, needs_chromium, running_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 TOKEN = "tok"  # tests/webutil.make_app's dashboard token
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
+pytestmark = needs_chromium
 async_api = pytest.importorskip("playwright.async_api", reason="needs the playwright Python package")
 expect = async_api.expect
 expect.set_options(timeout=8_000)
@@ -56,7 +53,7 @@ class Browser:
 
 
 async def open_browser(playwright, site: str, viewport: dict, **kw) -> Browser:
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    browser = await launch_chromium(playwright)
     context = await browser.new_context(viewport=viewport, accept_downloads=True, **kw)
     result = Browser(await context.new_page(), site)
     # CSP violations and script errors show up here; a dashboard that works must have none
