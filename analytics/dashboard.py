@@ -1242,7 +1242,9 @@ def setup(app: web.Application, ctx: ServerContext) -> Dashboard:
     r.add_get(PREFIX + "/export/{name}.csv", dash.export)
     r.add_post(PREFIX + "/api/mark", dash.mark)
     r.add_get(PREFIX + "/static/{name}", dash.asset)
-    __import__("analytics.groups").groups.mount(app, dash)  # /dashboard/groups: working groups' links, posters, results
+    from . import groups  # imported here: groups builds on this module (its pages reuse the dashboard's)
+
+    groups.mount(app, dash)  # /dashboard/groups: working groups' links, posters, results; before the catch-all
     r.add_route("*", PREFIX + "/{tail:.*}", dash.catch_all)
 
     async def warm(_app: web.Application) -> None:
