@@ -378,7 +378,7 @@ MAX_GROUP_ID = 28  # "g-<32-char guide id>__<group id>" must fit Telegram's 64-c
 
 def _load_faqs(c: _Checker, raw: Any) -> list[FAQ]:
     if not isinstance(raw, list):
-        c.report(1, "faq.yaml must be a list of entries (each starting with '- id: ...')")
+        c.report(1, "an FAQ file must be a list of entries (each starting with '- id: ...')")
         return []
     faqs = []
     for i, item in enumerate(raw):
@@ -573,7 +573,7 @@ def _check_lexicon(c: _Checker, raw: Any) -> Lexicon:
 def _content_version(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in sorted(paths):
-        digest.update(path.name.encode())
+        digest.update(f"{path.parent.name}/{path.name}".encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -596,8 +596,14 @@ def load_knowledge(content_dir: Path | str = DEFAULT_CONTENT_DIR) -> KnowledgeBa
             problems.append(exc.problem)
             return None, display
 
-    for name in ("locality.yaml", "lexicon.yaml", "topics.yaml", "messages.yaml", "faq.yaml"):
+    for name in ("locality.yaml", "lexicon.yaml", "topics.yaml", "messages.yaml"):
         raw[name] = read(name)
+    # The FAQ is one file per topic under faq/ (a single faq.yaml, the older layout, still loads).
+    faq_files = sorted((content_dir / "faq").glob("*.yaml"))
+    faq_names = [f"faq/{p.name}" for p in faq_files] + (["faq.yaml"] if (content_dir / "faq.yaml").exists() else [])
+    if not faq_names:
+        problems.append(Problem("content/faq/", 1, "no FAQ files: add content/faq/<topic>.yaml"))
+    faqs_raw = [read(name) for name in faq_names]
     has_oos = (content_dir / "out_of_scope.yaml").exists()
     if has_oos:
         raw["out_of_scope.yaml"] = read("out_of_scope.yaml")
@@ -620,8 +626,10 @@ def load_knowledge(content_dir: Path | str = DEFAULT_CONTENT_DIR) -> KnowledgeBa
     topics = _load_topics(c, raw["topics.yaml"][0])
     c.file = raw["messages.yaml"][1]
     messages, buttons, commands, smalltalk = _load_messages(c, raw["messages.yaml"][0])
-    c.file = raw["faq.yaml"][1]
-    faqs = _load_faqs(c, raw["faq.yaml"][0])
+    faqs = []
+    for data, display in faqs_raw:
+        c.file = display
+        faqs += _load_faqs(c, data)
     out_of_scope = []
     if has_oos:
         c.file = raw["out_of_scope.yaml"][1]
@@ -656,7 +664,7 @@ def load_knowledge(content_dir: Path | str = DEFAULT_CONTENT_DIR) -> KnowledgeBa
         smalltalk=smalltalk,
         lexicon=lexicon,
         locality=locality,
-        version=_content_version([content_dir / n for n in raw] + guide_files),
+        version=_content_version([content_dir / n for n in raw] + [content_dir / n for n in faq_names] + guide_files),
         out_of_scope=tuple(out_of_scope),
         working_groups=MappingProxyType({w.id: w for w in working_groups}),
         content_dir=content_dir,

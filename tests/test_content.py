@@ -57,8 +57,8 @@ def test_placeholders_are_filled_from_locality(kb):
 
 
 def test_unknown_key_is_reported_with_file_and_line(content_copy):
-    line = edit(content_copy / "faq.yaml", "  topic: eid\n", "  topic: eid\n  colour: blue\n")
-    assert f"content/faq.yaml:{line + 1}: unknown key 'colour'" in "\n".join(problems_for(content_copy))
+    line = edit(content_copy / "faq" / "eid.yaml", "  topic: eid\n", "  topic: eid\n  colour: blue\n")
+    assert f"content/faq/eid.yaml:{line + 1}: unknown key 'colour'" in "\n".join(problems_for(content_copy))
 
 
 def test_missing_language_is_reported(content_copy):
@@ -73,28 +73,28 @@ def test_missing_language_is_reported(content_copy):
 
 
 def test_duplicate_id_is_reported_at_the_second_entry(content_copy):
-    edit(content_copy / "faq.yaml", "- id: eid-levels\n", "- id: eid-what-is\n")
+    edit(content_copy / "faq" / "eid.yaml", "- id: eid-levels\n", "- id: eid-what-is\n")
     problems = "\n".join(problems_for(content_copy))
-    assert re.search(r"content/faq\.yaml:\d+: duplicate FAQ id 'eid-what-is' \(first at content/faq\.yaml:\d+\)", problems)
+    assert re.search(r"content/faq/eid\.yaml:\d+: duplicate FAQ id 'eid-what-is' \(first at content/faq/eid\.yaml:\d+\)", problems)
 
 
 def test_broken_guide_link_and_unknown_topic_are_reported(content_copy):
-    faq = content_copy / "faq.yaml"
+    faq = content_copy / "faq" / "eid.yaml"
     edit(faq, "  guide: eid-activate\n", "  guide: eid-activate-typo\n")
-    line = edit(faq, "  topic: qr\n", "  topic: banking\n")
+    line = edit(content_copy / "faq" / "qr.yaml", "  topic: qr\n", "  topic: banking\n")
     problems = "\n".join(problems_for(content_copy))
     assert "links to guide 'eid-activate-typo', which does not exist" in problems
-    assert f"content/faq.yaml:{line}: unknown topic 'banking'" in problems
+    assert f"content/faq/qr.yaml:{line}: unknown topic 'banking'" in problems
 
 
 def test_malformed_url_and_bad_date_are_reported(content_copy):
-    faq = content_copy / "faq.yaml"
+    faq = content_copy / "faq" / "eid.yaml"
     text = faq.read_text(encoding="utf-8")
     first_url = re.search(r"^    - (https?://\S+)$", text, re.M).group(1)
     line = edit(faq, f"    - {first_url}\n", "    - www.example without scheme\n")
     edit(faq, "reviewed: 2026-11-27", "reviewed: 27/11/2026")
     problems = "\n".join(problems_for(content_copy))
-    assert f"content/faq.yaml:{line}: malformed URL" in problems
+    assert f"content/faq/eid.yaml:{line}: malformed URL" in problems
     assert "reviewed must be a date written YYYY-MM-DD" in problems
 
 
@@ -105,21 +105,21 @@ def test_unknown_placeholder_is_reported(content_copy):
 
 def test_answer_too_long_for_zalo_is_reported(content_copy):
     long_text = "Đây là một câu rất dài. " * 100  # 2,400 characters: fits Telegram, not Zalo
-    edit(content_copy / "faq.yaml", "  answer:\n    vi: |\n", f"  answer:\n    vi: |\n      {long_text}\n")
+    edit(content_copy / "faq" / "eid.yaml", "  answer:\n    vi: |\n", f"  answer:\n    vi: |\n      {long_text}\n")
     problems = "\n".join(problems_for(content_copy))
-    assert "over Zalo's 2000" in problems and "content/faq.yaml:" in problems
+    assert "over Zalo's 2000" in problems and "content/faq/eid.yaml:" in problems
 
 
 def test_answer_too_long_for_telegram_is_reported(content_copy):
     long_text = "Đây là một câu rất dài. " * 180
-    edit(content_copy / "faq.yaml", "  answer:\n    vi: |\n", f"  answer:\n    vi: |\n      {long_text}\n")
+    edit(content_copy / "faq" / "eid.yaml", "  answer:\n    vi: |\n", f"  answer:\n    vi: |\n      {long_text}\n")
     assert any("over Telegram's 4096" in p for p in problems_for(content_copy))
 
 
 def test_near_duplicate_phrasings_across_entries_are_reported(content_copy):
     kb = load_knowledge(content_copy)
     stolen = kb.faqs["eid-levels"].questions.vi[0]
-    edit(content_copy / "faq.yaml", "  questions:\n    vi:\n", f"  questions:\n    vi:\n      - \"{stolen}\"\n")
+    edit(content_copy / "faq" / "eid.yaml", "  questions:\n    vi:\n", f"  questions:\n    vi:\n      - \"{stolen}\"\n")
     problems = "\n".join(problems_for(content_copy))
     assert "is nearly the same as" in problems and "eid-levels" in problems
 
@@ -131,7 +131,7 @@ def test_yaml_syntax_error_names_the_line(content_copy):
 
 
 def test_check_command_exits_non_zero_and_chat_refuses_to_start(content_copy):
-    edit(content_copy / "faq.yaml", "  topic: qr\n", "  topic: banking\n")
+    edit(content_copy / "faq" / "qr.yaml", "  topic: qr\n", "  topic: banking\n")
     for command in (["check"], ["ask", "xin chào"], ["chat"]):
         run = subprocess.run(
             [sys.executable, "-m", "bot", "--content", str(content_copy), *command],

@@ -69,7 +69,7 @@ class Server:
 
 
 def break_content(content: Path):
-    faq = content / "faq.yaml"
+    faq = content / "faq" / "qr.yaml"
     faq.write_text(faq.read_text(encoding="utf-8").replace("  topic: qr\n", "  topic: banking\n", 1), encoding="utf-8")
 
 
@@ -93,8 +93,10 @@ def test_health_reload_and_graceful_shutdown(tmp_path, content_copy):
         assert get_json(server.base + "/admin/reload", b"", {"Authorization": "Bearer wrong"})[0] == 403
 
         # A valid edit replaces the content without a restart.
-        faq = content_copy / "faq.yaml"
-        faq.write_text(faq.read_text(encoding="utf-8").replace("  topic: banking\n", "  topic: qr\n", 1).replace(
+        faq = content_copy / "faq" / "qr.yaml"
+        faq.write_text(faq.read_text(encoding="utf-8").replace("  topic: banking\n", "  topic: qr\n", 1), encoding="utf-8")
+        eid = content_copy / "faq" / "eid.yaml"
+        eid.write_text(eid.read_text(encoding="utf-8").replace(
             "Cài VNeID từ App Store hoặc CH Play.", "Cài ứng dụng VNeID từ App Store hoặc CH Play.", 1), encoding="utf-8")
         server.proc.send_signal(signal.SIGHUP)
         deadline = time.time() + 10
