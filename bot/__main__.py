@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from .engine import Engine, Incoming, Outcome
@@ -28,8 +29,10 @@ def ask_record(outcome: Outcome) -> dict:
     """The `ask --json` contract of DESIGN.md, built from one engine outcome."""
     event, match = outcome.event, outcome.match
     kind = event.kind if event.kind in ASK_KINDS else "fallback"
-    if kind == "guide_step":
+    if event.kind == "guide_step":
         kind = "guide"
+    elif event.kind == "clarify":
+        kind = "smalltalk"  # the bot asks back with the menu: conversation, not an answer
     suggestions = []
     if match is not None and kind == "suggest":
         for scored in match.alternatives:
@@ -46,6 +49,29 @@ def ask_record(outcome: Outcome) -> dict:
         "lang": event.lang,
         "text": "\n\n".join(r.text for r in outcome.replies),
         "suggestions": suggestions,
+        "explain": explain(match),
+    }
+
+
+def explain(match) -> dict | None:
+    """Why the matcher decided what it did: the reason, the score's parts for the best candidates, the
+    services and documents named, and the part of a long message that was read as the question."""
+    if match is None:
+        return None
+    candidates = []
+    for scored in match.alternatives[:3]:
+        row = {"id": scored.entry.id, "score": scored.score}
+        if scored.parts is not None:
+            row.update(asdict(scored.parts))
+        candidates.append(row)
+    return {
+        "decision": match.kind,
+        "reason": match.reason,
+        "intent": match.intent,
+        "subjects": sorted(match.subjects),
+        "question_part": match.focus or None,
+        "unknown_share": round(match.unknown_share, 3),
+        "candidates": candidates,
     }
 
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import present
-from .knowledge import FAQ, Guide, KnowledgeBase
+from .knowledge import FAQ, Guide, KnowledgeBase, OutOfScope
 from .matcher import Match, Matcher
 from .outreach import PayloadError, StartLink, match_code, parse_payload
 from .privacy import hash_user
@@ -208,6 +208,9 @@ class Engine:
             turn.kind = "guide"
         elif match.kind == "answer":
             self._show_faq(turn, match.entry)
+        elif match.kind == "clarify":
+            turn.kind = "clarify"
+            turn.replies.append(present.clarify(self.kb, lang))
         elif match.kind == "suggest":
             turn.kind = "suggest"
             entries = [s.entry for s in match.alternatives]
@@ -216,7 +219,19 @@ class Engine:
             turn.replies.append(present.suggestions(self.kb, entries, lang))
         else:
             turn.kind = "fallback"
-            turn.replies.append(present.fallback(self.kb, lang))
+            turn.replies.append(present.fallback(self.kb, lang, help_text=self._who_helps(turn, match)))
+
+    def _who_helps(self, turn: _Turn, match: Match) -> str:
+        """Who can help when we cannot: the out-of-scope item's own office, else the hotline of the topic
+        the question names (its services and documents), else of the guide or answer the citizen was
+        just reading, else the general one."""
+        if isinstance(match.entry, OutOfScope) and match.entry.help is not None:
+            return match.entry.help.get(turn.lang)
+        topic = self.kb.topic_of_subjects(match.subjects)
+        if topic is None and turn.state.last_entry:
+            last = self.kb.guides.get(turn.state.last_entry) or self.kb.faqs.get(turn.state.last_entry)
+            topic = last.topic if last else None
+        return self.kb.where_to_ask(topic, turn.lang)
 
     def _show_faq(self, turn: _Turn, faq: FAQ) -> None:
         turn.kind = "faq"
@@ -274,9 +289,13 @@ class Engine:
         if link is not None and not turn.state.source:
             ward = link.group.ward if link.group else None
             turn.state = turn.state.evolve(source=link.payload, ward=turn.state.ward or ward)
-        if welcome or link is None:
+        opens = link is not None and link.target.kind != "menu"
+        if opens and welcome:
+            # A poster promised this guide: greet in one line and show it, so it is what the citizen sees.
+            turn.replies.append(Reply(self.kb.message("welcome_link", turn.lang)))
+        elif welcome or link is None:
             turn.replies.append(present.menu(self.kb, turn.lang, self.kb.message("welcome", turn.lang)))
-        if link is not None and link.target.kind != "menu":
+        if opens:
             self._action(turn, link.target.action)
         turn.kind = "start"
 
@@ -292,6 +311,9 @@ class Engine:
         elif head == "h":
             turn.kind = "hotline"
             turn.replies.append(present.hotlines(kb, lang))
+        elif head == "c" and not rest and kb.featured:
+            turn.kind = "featured"
+            turn.replies.append(present.featured_page(kb, lang))
         elif head == "l" and rest in ("vi", "en"):
             turn.kind = "lang"
             turn.lang = rest
@@ -318,7 +340,7 @@ class Engine:
             turn.kind = "feedback"
             turn.entry = entry
             turn.feedback = verdict
-            turn.replies.append(Reply(kb.message("feedback_up" if verdict == "up" else "feedback_down", lang), present.menu_buttons(kb, lang) if verdict == "down" else ()))
+            turn.replies.append(present.feedback_reply(kb, entry, verdict, lang))
         else:
             self._stale(turn)
 

@@ -35,13 +35,16 @@ MESSAGE_PARAMS: Mapping[str, frozenset[str]] = {
     "topic": frozenset({"topic", "page", "pages"}),
     "guide_intro": frozenset({"title", "audience", "prepare", "total"}),
     "guide_step": frozenset({"step", "total", "text"}),
-    "guide_end": frozenset({"problems"}),
+    "guide_end": frozenset({"problems", "help"}),
+    "fallback": frozenset({"help"}),
+    "feedback_down": frozenset({"help"}),
 }
 REQUIRED_MESSAGES = (
     "welcome help menu topic suggest fallback empty non_text unsupported feedback_question feedback_up feedback_down "
-    "guide_intro guide_step guide_end guide_none hotlines lang_set stale_action rate_limited error forget_done numbered_hint"
+    "guide_intro guide_step guide_end guide_none hotlines lang_set stale_action rate_limited error forget_done numbered_hint "
+    "clarify where_to_ask welcome_link featured"
 ).split()
-REQUIRED_BUTTONS = "next prev menu start_guide begin helpful not_helpful hotline more switch_lang topic".split()
+REQUIRED_BUTTONS = "next prev menu start_guide begin helpful not_helpful hotline more switch_lang topic featured".split()
 REQUIRED_COMMANDS = "next prev menu help hotline lang_en lang_vi forget".split()
 SMALLTALK_INTENTS = ("greeting", "thanks", "who", "capabilities", "goodbye")
 
@@ -132,11 +135,13 @@ class WorkingGroup:
 
 @dataclass(frozen=True)
 class OutOfScope:
-    """A kind of question we do not answer; its phrasings steer the matcher towards "I don't know"."""
+    """A kind of question we do not answer; its phrasings steer the matcher towards "I don't know", and
+    `help` says who does answer it (the land office, the social insurance hotline...)."""
 
     id: str
     questions: tuple[str, ...]
     location: str = ""
+    help: Localized | None = None
     topic = None
 
     @property
@@ -150,6 +155,8 @@ class Topic:
     title: Localized
     description: Localized
     keywords: tuple[str, ...]
+    help: Localized | None = None  # who to call or where to go when the bot cannot help on this topic
+    subjects: tuple[str, ...] = ()  # services and documents (lexicon.yaml) that belong to this topic
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,22 @@ class KnowledgeBase:
     out_of_scope: tuple[OutOfScope, ...] = ()
     working_groups: Mapping[str, WorkingGroup] = field(default_factory=dict)
     content_dir: Path = field(default=DEFAULT_CONTENT_DIR)
+    featured: tuple[str, ...] = ()  # entry ids behind the menu's "common tasks" button, in order
+
+    def where_to_ask(self, topic: str | None, lang: str) -> str:
+        """The hotline or office for a topic (topics.yaml `help`), or the general one."""
+        found = self.topics.get(topic) if topic else None
+        if found is not None and found.help is not None:
+            return found.help.get(lang)
+        return self.message("where_to_ask", lang)
+
+    def topic_of_subjects(self, subjects: Iterable[str]) -> str | None:
+        """The topic a question belongs to by the services it names ("service:power" -> bills)."""
+        names = {s.split(":", 1)[-1] for s in subjects}
+        for topic in self.topics.values():
+            if names & set(topic.subjects):
+                return topic.id
+        return None
 
     def message(self, key: str, lang: str, **params: Any) -> str:
         text = self.messages[key].get(lang)
@@ -453,20 +476,26 @@ def _load_guide(c: _Checker, raw: Any, expected_id: str) -> Guide | None:
     )
 
 
-def _load_topics(c: _Checker, raw: Any) -> list[Topic]:
+def _load_topics(c: _Checker, raw: Any, known_subjects: frozenset[str] = frozenset()) -> list[Topic]:
     if not isinstance(raw, list):
         c.report(1, "topics.yaml must be a list of topics")
         return []
     topics = []
     for i, item in enumerate(raw):
-        if not c.keys(item, _line_item(raw, i), ("id", "title", "description"), ("keywords",), what="topic"):
+        if not c.keys(item, _line_item(raw, i), ("id", "title", "description", "help"), ("keywords", "subjects"), what="topic"):
             continue
+        subjects = item.get("subjects") or []
+        if not isinstance(subjects, list) or any(str(x) not in known_subjects for x in subjects):
+            c.report(_line(item, "subjects"), f"subjects of topic {item['id']!r} must be names from lexicon.yaml subjects ({', '.join(sorted(known_subjects))})")
+            subjects = []
         topics.append(
             Topic(
                 id=c.topic(item["id"], _line(item, "id")),
                 title=c.localized(item["title"], _line(item, "title"), "title"),
                 description=c.localized(item["description"], _line(item, "description"), "description"),
                 keywords=tuple(str(k) for k in item.get("keywords") or []),
+                help=c.localized(item["help"], _line(item, "help"), f"help of topic {item['id']}"),
+                subjects=tuple(str(x) for x in subjects),
             )
         )
     missing = set(TOPIC_IDS) - {t.id for t in topics}
@@ -523,18 +552,19 @@ def _load_out_of_scope(c: _Checker, raw: Any) -> list[OutOfScope]:
     out = []
     for i, item in enumerate(raw):
         line = _line_item(raw, i)
-        if not c.keys(item, line, ("id", "questions"), what="out-of-scope item"):
+        if not c.keys(item, line, ("id", "questions"), ("help",), what="out-of-scope item"):
             continue
         questions = item["questions"]
         if not isinstance(questions, list) or not all(isinstance(q, str) and q.strip() for q in questions):
             c.report(_line(item, "questions"), "questions must be a list of texts")
             continue
-        out.append(OutOfScope(c.ident(item["id"], _line(item, "id"), "id"), tuple(questions), f"{c.file}:{line}"))
+        help_ = c.localized(item["help"], _line(item, "help"), f"help of {item['id']}") if "help" in item else None
+        out.append(OutOfScope(c.ident(item["id"], _line(item, "id"), "id"), tuple(questions), f"{c.file}:{line}", help_))
     return out
 
 
 def _load_messages(c: _Checker, raw: Any):
-    if not c.keys(raw, 1, ("messages", "buttons", "commands", "smalltalk"), what="messages.yaml"):
+    if not c.keys(raw, 1, ("messages", "buttons", "commands", "smalltalk"), ("featured",), what="messages.yaml"):
         return {}, {}, {}, ()
     messages, buttons, commands, smalltalk = {}, {}, {}, []
     for section, required, target in (("messages", REQUIRED_MESSAGES, messages), ("buttons", REQUIRED_BUTTONS, buttons)):
@@ -559,8 +589,16 @@ def _load_messages(c: _Checker, raw: Any):
 
 
 def _check_lexicon(c: _Checker, raw: Any) -> Lexicon:
-    if not c.keys(raw, 1, ("abbreviations", "concepts"), ("fillers", "stopwords", "protected"), what="lexicon.yaml"):
+    if not c.keys(raw, 1, ("abbreviations", "concepts"), ("fillers", "stopwords", "protected", "subjects", "vague"), what="lexicon.yaml"):
         return Lexicon()
+    subjects = raw.get("subjects") or {}
+    if not isinstance(subjects, dict):
+        c.report(_line(raw, "subjects"), "subjects must map a class (service, document) to subjects and their phrases")
+        subjects, raw = {}, {**raw, "subjects": {}}
+    for kind, group in list(subjects.items()):
+        if not isinstance(group, dict) or not all(isinstance(v, list) and v for v in group.values()):
+            c.report(_line(subjects, kind), f"subjects.{kind} must map each subject to a list of phrases")
+            raw = {**raw, "subjects": {}}
     for key, value in raw["abbreviations"].items():
         if not (isinstance(value, str) or (isinstance(value, list) and value and all(isinstance(v, str) for v in value))):
             c.report(_line(raw["abbreviations"], key), f"abbreviation {key!r} must map to a word or a list of words")
@@ -623,7 +661,7 @@ def load_knowledge(content_dir: Path | str = DEFAULT_CONTENT_DIR) -> KnowledgeBa
     c.file = raw["lexicon.yaml"][1]
     lexicon = _check_lexicon(c, raw["lexicon.yaml"][0])
     c.file = raw["topics.yaml"][1]
-    topics = _load_topics(c, raw["topics.yaml"][0])
+    topics = _load_topics(c, raw["topics.yaml"][0], frozenset(n for group in lexicon.subjects.values() for n in group))
     c.file = raw["messages.yaml"][1]
     messages, buttons, commands, smalltalk = _load_messages(c, raw["messages.yaml"][0])
     faqs = []
@@ -649,6 +687,13 @@ def load_knowledge(content_dir: Path | str = DEFAULT_CONTENT_DIR) -> KnowledgeBa
             c.problems.append(Problem(*faq.location.rsplit(":", 1)[0:1], int(faq.location.rsplit(":", 1)[1]), f"duplicate FAQ id {faq.id!r} (first at {seen[faq.id]})"))
         seen[faq.id] = faq.location
     guide_ids = {g.id for g in guides}
+    messages_raw = raw["messages.yaml"][0] if isinstance(raw["messages.yaml"][0], dict) else {}
+    featured = messages_raw.get("featured") or []
+    if not isinstance(featured, list):
+        featured = []
+    for i, ident in enumerate(featured):
+        if ident not in guide_ids and ident not in seen:
+            c.problems.append(Problem(raw["messages.yaml"][1], _line_item(featured, i), f"featured entry {ident!r} is neither a guide nor an FAQ id"))
     for faq in faqs:
         if faq.guide and faq.guide not in guide_ids:
             file, line = faq.location.rsplit(":", 1)
@@ -668,6 +713,7 @@ def load_knowledge(content_dir: Path | str = DEFAULT_CONTENT_DIR) -> KnowledgeBa
         out_of_scope=tuple(out_of_scope),
         working_groups=MappingProxyType({w.id: w for w in working_groups}),
         content_dir=content_dir,
+        featured=tuple(str(f) for f in featured),
     )
     # Checks that need the whole knowledge base. Sizes only make sense once every text rendered cleanly.
     from .checks import check_near_duplicates, check_rendered_sizes

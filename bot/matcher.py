@@ -6,25 +6,36 @@ rerank scores each candidate in 0..1 from IDF-weighted coverage of the question,
 phrasing, rapidfuzz's ratio on sorted tokens (= token_sort_ratio, 14x cheaper), and how much of the
 question the entry's answer text explains (helps long, wordy questions). Three decisions: answer, suggest
 the top three, or fall back. Phrasings of content/out_of_scope.yaml compete too: a question closest to
-one of them gets the honest "I don't know". The thresholds are calibrated on tests/data/devset.jsonl
+one of them gets the honest "I don't know". The thresholds are calibrated on the dev halves of the labelled sets
 (see bench/calibrate.py) and live in `Thresholds`.
+
+Two things make it fit how citizens write (issue "answers citizens can trust"):
+- Long letters: `bot.focus` splits a message into parts and marks those that ask; terms of the story
+  around the question count `story_weight` times as much, so the question decides.
+- Subjects: the services and documents a question names (lexicon.yaml `subjects`). An entry whose
+  phrasings name only other services (or only other documents) is scored down by `subject_penalty`:
+  a portal question is not answered with a VNeID entry because the other words match.
+Messages that name nothing at all ("giúp tôi với", "cho hỏi") are `clarify`: the engine asks back.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 from rapidfuzz import fuzz
 
+from .focus import Part, focus
 from .knowledge import FAQ, Guide, KnowledgeBase, OutOfScope
 from .text import Normaliser, clean, fold, has_vietnamese_marks
 
 Entry = FAQ | Guide | OutOfScope
-Kind = Literal["answer", "suggest", "fallback", "smalltalk"]
+Kind = Literal["answer", "suggest", "fallback", "smalltalk", "clarify"]
 
 K1, B = 1.2, 0.75
 STOPWORD_WEIGHT = 0.2  # a stopword counts, a little: folded it may be a content word (do = đỏ, cho = chợ)
@@ -35,6 +46,8 @@ ENGLISH_FUNCTION_WORDS = frozenset(
 # Words that may surround a greeting or a thanks without making it a question.
 SMALLTALK_FILLER = frozenset("bot digiguide nhieu lam rat very much so oi ad thu nhe nha da vang ok oke roi ai alo day there ko k hok".split())
 CANDIDATES = 20
+RETRIEVAL_MIN_IDF = 0.5  # terms rarer than this pick candidates; the commonest ones only score them
+MAX_VAGUE_WORDS = 12  # a longer message says something, even if we cannot tell what
 
 
 @dataclass(frozen=True)
@@ -46,12 +59,26 @@ class Thresholds:
     suggest: float = 0.2  # below this: fall back
     unknown_share: float = 0.5  # at or above this share of unknown content words: never answer
     weights: tuple[float, float, float, float] = (0.45, 0.1, 0.2, 0.25)  # cov_q, cov_d, token_sort, answer coverage
+    story_weight: float = 0.35  # how much the words around the question count (1.0: as much as the question)
+    subject_penalty: float = 0.35  # share of the score an entry loses when it names other services or documents
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Why an entry scored what it did (shown by `ask --json`): each feature in 0..1 before weighting."""
+
+    question_covered: float  # IDF-weighted share of the question's terms the phrasing has
+    phrasing_covered: float  # share of the phrasing's terms the question has
+    token_sort: float  # rapidfuzz ratio of the sorted words
+    answer_covered: float  # share of the question's terms the entry's answer text has
+    subject_conflict: bool  # the question names services/documents this entry does not
 
 
 @dataclass(frozen=True)
 class Scored:
     entry: Entry
     score: float
+    parts: Parts | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +91,9 @@ class Match:
     intent: str | None = None  # small-talk intent
     normalised: str = ""  # the folded question (for analytics, after redaction upstream)
     unknown_share: float = 0.0
+    reason: str = ""  # one line: why this decision (for `ask --json` and the dashboard)
+    subjects: frozenset[str] = frozenset()  # services and documents the question names
+    focus: str = ""  # the part of a long message that asks (empty when it is the whole message)
 
 
 @dataclass(frozen=True)
@@ -116,6 +146,7 @@ class Matcher:
         for phrase in kb.lexicon.concepts:
             words.update(phrase.split())
         self.normaliser = Normaliser(kb.lexicon, words | set(kb.lexicon.abbreviations))
+        self._build_subjects(kb)
         self._build_language_vocab(kb)
         self._build_smalltalk(kb)
         self._build_index([(e, toks) for e, _, toks in tokenised if toks])
@@ -219,14 +250,18 @@ class Matcher:
                 i += 1
         return intent
 
-    def _retrieve(self, terms: set[str]) -> list[int]:
+    def _retrieve(self, weights: dict[str, float]) -> list[int]:
+        """BM25 candidates: the top documents by the sum of their postings, each scaled by the weight of
+        the part of the message the term came from. Very common terms are left to the rerank."""
         scores = self._scores
         scores.fill(0.0)
         hit = False
-        for t in terms:
+        for t, w in weights.items():
+            if w < 1.0 and "_" in t:
+                continue  # the story's word pairs only score candidates; its words and the question's find them
             posting = self.postings.get(t)
-            if posting is not None:
-                scores[posting[0]] += posting[1]
+            if posting is not None and self.idf[t] >= RETRIEVAL_MIN_IDF:
+                scores[posting[0]] += posting[1] * w
                 hit = True
         if not hit:
             return []
@@ -247,53 +282,161 @@ class Matcher:
             return 0.5 * (self.weight(a) + self.weight(b)) / 2
         return self.max_idf
 
-    def rank(self, text: str) -> tuple[list[Scored], list[str], float]:
-        """All candidate entries with their best score, best first; plus the best reading and unknown share."""
-        readings = self.normaliser.readings(text)
-        wq, wd, wt, wa = self.thresholds.weights
-        best: dict[int, tuple[float, Entry]] = {}
-        best_reading, best_score = readings[0], -1.0
-        for tokens in readings:
-            if not tokens:
-                continue
-            q_terms = set(_terms(tokens))
-            weights = {t: self.weight(t) for t in q_terms}
-            q_mass = sum(weights.values()) or 1.0
-            q_sorted = " ".join(sorted(tokens))
+    # -- subjects and vagueness -----------------------------------------------------------------------------
+    def subjects_of(self, tokens: list[str]) -> frozenset[str]:
+        """The services and documents named in a normalised token list, as "class:name" strings."""
+        if not self._subject_phrases:
+            return frozenset()
+        found = set()
+        for size in self._subject_sizes:
+            for i in range(len(tokens) - size + 1):
+                hit = self._subject_phrases.get(tuple(tokens[i : i + size]))
+                if hit:
+                    found.add(hit)
+        return frozenset(found)
+
+    def _build_subjects(self, kb: KnowledgeBase) -> None:
+        self._subject_phrases: dict[tuple[str, ...], str] = {}
+        for kind, group in kb.lexicon.subjects.items():
+            for name, phrases in group.items():
+                for phrase in phrases:
+                    tokens = tuple(self.normaliser.tokens(phrase))
+                    if tokens:
+                        self._subject_phrases.setdefault(tokens, f"{kind}:{name}")
+        self._subject_sizes = sorted({len(k) for k in self._subject_phrases}, reverse=True)
+        self.entry_subjects: dict[int, frozenset[str]] = {}
+        # What an entry is about is what its title says (and its keywords): other phrasings may mention a
+        # service in passing ("sao dvc bắt dùng vneid" under the portal's old-account entry).
+        for entry in [*kb.faqs.values(), *kb.guides.values()]:
+            if isinstance(entry, Guide):
+                texts = [entry.title.vi, entry.title.en]
+            else:
+                texts = [entry.questions.vi[0], *entry.questions.en[:1], *entry.keywords]
+            self.entry_subjects[id(entry)] = frozenset().union(*(self.subjects_of(self.normaliser.tokens(t)) for t in texts))
+        for item in kb.out_of_scope:
+            self.entry_subjects[id(item)] = frozenset().union(*(self.subjects_of(self.normaliser.tokens(q)) for q in item.questions))
+
+    def conflicts(self, asked: frozenset[str], entry: Entry) -> bool:
+        """True when, for some class of subject, the question names some and the entry names others only."""
+        if not asked:
+            return False
+        named = self.entry_subjects.get(id(entry), frozenset())
+        for kind in {a.split(":", 1)[0] for a in asked}:
+            mine = {n for n in named if n.startswith(kind + ":")}
+            if mine and not mine & asked:
+                return True
+        return False
+
+    def _substance(self, tokens: list[str]) -> list[str]:
+        lex = self.normaliser.lexicon
+        return [t for t in tokens if t not in lex.stopwords and t not in lex.vague and not t.isdigit()]
+
+    def content_words(self, text: str) -> int:
+        """Words of substance in a piece of text (not function words, not "hỏi / giúp / làm sao")."""
+        return len(self._substance(self.normaliser.tokens(text)))
+
+    def is_vague(self, text: str) -> bool:
+        """Asks nothing specific: every word is a function word, a filler or a word of asking."""
+        folded = fold(text)
+        if not folded or len(folded.split()) > MAX_VAGUE_WORDS or any(w.isdigit() for w in folded.split()):
+            return False
+        return all(not self._substance(r) for r in self.normaliser.readings(text))
+
+    # -- ranking --------------------------------------------------------------------------------------------
+    def _queries(self, parts: list[Part], read: Callable[[str], list[list[str]]]) -> list[tuple[dict[str, float], list[str]]]:
+        """Readings of the message: (term -> part weight, the asking tokens). Ambiguous teencode gives
+        several readings of the asking parts; the story is read once."""
+        per_part = []
+        for part in parts:
+            readings = read(part.text) if part.weight >= 1.0 else read(part.text)[:1]
+            per_part.append([(part.weight, r) for r in readings if r] or [(part.weight, [])])
+        out = []
+        for combo in itertools.islice(itertools.product(*per_part), 8):
+            weights: dict[str, float] = {}
+            asking: list[str] = []
+            for w, tokens in combo:
+                for t in _terms(tokens):
+                    if weights.get(t, 0.0) < w:
+                        weights[t] = w
+                if w >= 1.0:
+                    asking += tokens
+            if weights:
+                out.append((weights, asking))
+        return out
+
+    def _reader(self) -> Callable[[str], list[list[str]]]:
+        """Readings of a text, remembered for one message (focus and ranking read the same parts)."""
+        return functools.lru_cache(maxsize=64)(self.normaliser.readings)
+
+    def focus(self, text: str, read: Callable[[str], list[list[str]]] | None = None) -> list[Part]:
+        read = read or self._reader()
+        return focus(text, lambda part: len(self._substance(read(part)[0])), self.thresholds.story_weight)
+
+    def rank(self, text: str, parts: list[Part] | None = None) -> tuple[list[Scored], list[str], float, frozenset[str]]:
+        """All candidate entries with their best score, best first; plus the asking tokens of the best
+        reading, the share of them unknown to the content, and the subjects the message names."""
+        th = self.thresholds
+        read = self._reader()
+        parts = parts if parts is not None else self.focus(text, read)
+        queries = self._queries(parts, read)
+        wq, wd, wt, wa = th.weights
+        best: dict[int, tuple[float, Entry, tuple]] = {}
+        best_reading, best_score = (queries[0][1] if queries else []), -1.0
+        asked = frozenset()
+        for weights, asking in queries:
+            asked = asked | self.subjects_of(asking + [t for t in weights if "_" not in t and t not in asking])
+        idf = self.idf
+        conflicted: dict[int, bool] = {}
+        for weights, asking in queries:
+            q_w = {t: self.weight(t) * w for t, w in weights.items()}
+            q_mass = sum(q_w.values()) or 1.0
+            q_keys = frozenset(q_w)
+            q_sorted = " ".join(sorted(asking))
             answer_cover: dict[int, float] = {}
-            for i in self._retrieve(q_terms):
+            for i in self._retrieve(weights):
                 doc = self.docs[i]
-                shared_mass = sum(weights[t] for t in q_terms & doc.terms)
-                score = wq * shared_mass / q_mass + wd * (shared_mass / doc.mass if doc.mass else 0.0)
-                score += wt * fuzz.ratio(q_sorted, doc.sorted_text) / 100.0
-                if wa:
-                    key = id(doc.entry)
-                    if key not in answer_cover:
-                        in_answer = q_terms & self.answer_terms.get(key, frozenset())
-                        answer_cover[key] = sum(weights[t] for t in in_answer) / q_mass
-                    score += wa * answer_cover[key]
+                shared = doc.terms & q_keys
+                cov_q = sum(map(q_w.__getitem__, shared)) / q_mass
+                cov_d = sum(map(idf.__getitem__, shared)) / doc.mass if doc.mass else 0.0
+                tsr = fuzz.ratio(q_sorted, doc.sorted_text) / 100.0
                 key = id(doc.entry)
+                cover = answer_cover.get(key)
+                if cover is None:
+                    cover = answer_cover[key] = sum(map(q_w.__getitem__, self.answer_terms.get(key, frozenset()) & q_keys)) / q_mass
+                conflict = conflicted.get(key)
+                if conflict is None:
+                    conflict = conflicted[key] = self.conflicts(asked, doc.entry)
+                score = wq * cov_q + wd * cov_d + wt * tsr + wa * cover
+                if conflict:
+                    score *= 1.0 - th.subject_penalty
                 if key not in best or score > best[key][0]:
-                    best[key] = (score, doc.entry)
+                    best[key] = (score, doc.entry, (cov_q, cov_d, tsr, cover, conflict))
                 if score > best_score:
-                    best_score, best_reading = score, tokens
-        ranked = sorted((Scored(e, round(s, 4)) for s, e in best.values()), key=lambda x: -x.score)
+                    best_score, best_reading = score, asking
+        order = sorted(best.values(), key=lambda x: -x[0])
+        ranked = [  # the score's parts only for the head of the list: nobody reads the tail's
+            Scored(e, round(s, 4), Parts(*(round(x, 3) for x in f[:4]), f[4]) if n < 8 else None) for n, (s, e, f) in enumerate(order)
+        ]
         content = [t for t in best_reading if t not in self.normaliser.lexicon.stopwords]
         known = [t for t in content if t in self.idf]
         unknown = 1 - len(known) / len(content) if content else 0.0
-        return ranked, best_reading, unknown
+        return ranked, best_reading, unknown, asked
 
     def search(self, text: str) -> Match:
         text = clean(text)
         folded = fold(text)
         lang = self.detect_language(text)
         if not folded:
-            return Match("fallback", lang=lang)
+            return Match("fallback", lang=lang, reason="empty message")
         intent = self.detect_smalltalk(folded)
         if intent:
-            return Match("smalltalk", intent=intent, score=1.0, lang=lang, normalised=folded)
-        ranked, reading, unknown = self.rank(text)
-        return self.decide(ranked, reading, unknown, lang=lang, normalised=folded)
+            return Match("smalltalk", intent=intent, score=1.0, lang=lang, normalised=folded, reason=f"small talk: {intent}")
+        if self.is_vague(text):
+            return Match("clarify", lang=lang, normalised=folded, reason="asks nothing specific")
+        parts = self.focus(text)
+        ranked, reading, unknown, asked = self.rank(text, parts)
+        asking = " ".join(p.text for p in parts if p.weight >= 1.0) if len(parts) > 1 else ""
+        return self.decide(ranked, reading, unknown, lang=lang, normalised=folded, subjects=asked, focus_text=asking)
 
     def decide(
         self,
@@ -304,24 +447,34 @@ class Matcher:
         lang: str | None = None,
         normalised: str = "",
         thresholds: Thresholds | None = None,
+        subjects: frozenset[str] = frozenset(),
+        focus_text: str = "",
     ) -> Match:
         """The three-zone decision; separate from ranking so calibration can replay it cheaply."""
         th = thresholds or self.thresholds
+        common = dict(lang=lang, normalised=normalised, unknown_share=unknown, subjects=subjects, focus=focus_text)
         if not ranked:
-            return Match("fallback", lang=lang, normalised=normalised, unknown_share=unknown)
+            return Match("fallback", reason="no entry shares a word with the question", **common)
         top = ranked[0]
         rival = next((s.score for s in ranked[1:] if not compatible(top.entry, s.entry)), 0.0)
         suggestions = tuple(s for s in self._distinct(ranked) if not isinstance(s.entry, OutOfScope))[:3]
         if isinstance(top.entry, OutOfScope):  # closest to something we know we do not cover
-            return Match("fallback", None, top.score, (), lang=lang, normalised=normalised, unknown_share=unknown)
+            return Match("fallback", top.entry, top.score, (), reason=f"closest to out-of-scope '{top.entry.id}'", **common)
         content = [t for t in reading if t not in self.normaliser.lexicon.stopwords]
         single_shared = len(content) <= 1 and self.entries_with.get(content[0] if content else "", 0) > 1
-        common = dict(lang=lang, normalised=normalised, unknown_share=unknown)
-        if top.score >= th.answer and top.score - rival >= th.margin and unknown < th.unknown_share and not single_shared:
-            return Match("answer", top.entry, top.score, suggestions, **common)
+        why_not = (
+            f"score {top.score:.2f} below {th.answer:.2f}" if top.score < th.answer
+            else f"lead {top.score - rival:.2f} over '{next(s.entry.id for s in ranked[1:] if not compatible(top.entry, s.entry))}' below {th.margin:.2f}" if top.score - rival < th.margin
+            else f"{unknown:.0%} of the words are unknown to the content" if unknown >= th.unknown_share
+            else "one word that several entries share" if single_shared
+            else "the question names another service or document than this entry" if top.parts and top.parts.subject_conflict
+            else ""
+        )
+        if not why_not:
+            return Match("answer", top.entry, top.score, suggestions, reason=f"score {top.score:.2f}, lead {top.score - rival:.2f}", **common)
         if top.score >= th.suggest and suggestions:
-            return Match("suggest", suggestions[0].entry, top.score, suggestions, **common)
-        return Match("fallback", None, top.score, suggestions, **common)
+            return Match("suggest", suggestions[0].entry, top.score, suggestions, reason=why_not, **common)
+        return Match("fallback", None, top.score, suggestions, reason=why_not, **common)
 
     @staticmethod
     def _distinct(ranked: list[Scored]) -> list[Scored]:

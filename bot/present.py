@@ -14,7 +14,8 @@ TOPIC_PAGE_SIZE = 8
 
 def menu_buttons(kb: KnowledgeBase, lang: str) -> tuple[tuple[Button, ...], ...]:
     topics = [Button(t.title.get(lang), f"t:{t.id}") for t in kb.topics.values()]
-    rows = [tuple(topics[i : i + 2]) for i in range(0, len(topics), 2)]
+    rows = [(Button(kb.button("featured", lang), "c"),)] if kb.featured else []
+    rows += [tuple(topics[i : i + 2]) for i in range(0, len(topics), 2)]
     rows.append((Button(kb.button("hotline", lang), "h"), Button(kb.button("switch_lang", lang), f"l:{'vi' if lang == 'en' else 'en'}")))
     return tuple(rows)
 
@@ -29,6 +30,14 @@ def entry_title(entry: FAQ | Guide, lang: str) -> str:
 
 def entry_action(entry: FAQ | Guide) -> str:
     return f"g:{entry.id}:0" if isinstance(entry, Guide) else f"f:{entry.id}"
+
+
+def featured_page(kb: KnowledgeBase, lang: str) -> Reply:
+    """The tasks people do most (messages.yaml `featured`), one tap from the menu."""
+    entries = [kb.guides.get(i) or kb.faqs[i] for i in kb.featured]
+    rows = [(Button(("📘 " if isinstance(e, Guide) else "") + entry_title(e, lang), entry_action(e)),) for e in entries]
+    rows.append((Button(kb.button("menu", lang), "m"),))
+    return Reply(kb.message("featured", lang), tuple(rows))
 
 
 def topic_page(kb: KnowledgeBase, topic_id: str, page: int, lang: str) -> Reply:
@@ -74,7 +83,8 @@ def guide_page(kb: KnowledgeBase, guide: Guide, step: int, lang: str) -> Reply:
         nav = (Button(kb.button("prev", lang), f"g:{guide.id}:{step - 1}"), Button(kb.button("next", lang), f"g:{guide.id}:{step + 1}"))
         return Reply(text, (nav, (menu_button,)))
     problems = "\n\n".join(f"• {p.problem.get(lang)}\n  → {p.fix.get(lang)}" for p in guide.problems)
-    text = f"{kb.message('guide_end', lang, problems=problems)}\n\n{kb.message('feedback_question', lang)}"
+    text = kb.message("guide_end", lang, problems=problems, help=kb.where_to_ask(guide.topic, lang))
+    text = f"{text}\n\n{kb.message('feedback_question', lang)}"
     return Reply(text, ((Button(kb.button("prev", lang), f"g:{guide.id}:{total}"),), feedback_row(kb, guide.id, lang), (menu_button,)))
 
 
@@ -84,8 +94,23 @@ def suggestions(kb: KnowledgeBase, entries: list[FAQ | Guide], lang: str) -> Rep
     return Reply(kb.message("suggest", lang), tuple(rows))
 
 
-def fallback(kb: KnowledgeBase, lang: str, message: str = "fallback") -> Reply:
+def fallback(kb: KnowledgeBase, lang: str, message: str = "fallback", help_text: str | None = None) -> Reply:
+    """The honest "I don't know", with whoever can help (`help_text`: the topic's hotline) and the menu."""
+    if message == "fallback":
+        return menu(kb, lang, kb.message("fallback", lang, help=help_text or kb.where_to_ask(None, lang)))
     return menu(kb, lang, kb.message(message, lang))
+
+
+def clarify(kb: KnowledgeBase, lang: str) -> Reply:
+    """A message that asks nothing specific: ask back, with the menu."""
+    return menu(kb, lang, kb.message("clarify", lang))
+
+
+def feedback_reply(kb: KnowledgeBase, entry: FAQ | Guide, verdict: str, lang: str) -> Reply:
+    """After 👍 the citizen keeps the menu; after 👎 they also get who can help on that answer's topic."""
+    if verdict == "up":
+        return menu(kb, lang, kb.message("feedback_up", lang))
+    return menu(kb, lang, kb.message("feedback_down", lang, help=kb.where_to_ask(entry.topic, lang)))
 
 
 def hotlines(kb: KnowledgeBase, lang: str) -> Reply:
@@ -99,6 +124,14 @@ def all_replies(kb: KnowledgeBase):
         yield "content/messages.yaml", "help", menu(kb, lang, kb.message("help", lang))
         yield "content/messages.yaml", "hotlines", hotlines(kb, lang)
         yield "content/messages.yaml", "fallback", fallback(kb, lang)
+        yield "content/messages.yaml", "clarify", clarify(kb, lang)
+        if kb.featured:
+            yield "content/messages.yaml", "featured", featured_page(kb, lang)
+        for topic in kb.topics:
+            yield "content/topics.yaml", f"fallback for topic {topic}", fallback(kb, lang, help_text=kb.where_to_ask(topic, lang))
+        for item in kb.out_of_scope:
+            if item.help is not None:
+                yield item.location, f"fallback for out-of-scope {item.id}", fallback(kb, lang, help_text=item.help.get(lang))
         for topic in kb.topics:
             entries = kb.entries_of(topic)
             for page in range(1, 2 + len(entries) // TOPIC_PAGE_SIZE):

@@ -93,6 +93,9 @@ class Lexicon:
     fillers: frozenset[str] = frozenset()
     stopwords: frozenset[str] = frozenset()
     protected: frozenset[str] = frozenset()
+    # subject class ("service", "document") -> subject -> normalised phrases naming it (see lexicon.yaml)
+    subjects: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    vague: frozenset[str] = frozenset()  # words that ask without saying what: "hỏi", "giúp", "làm sao"
 
     @classmethod
     def from_dict(cls, data: dict) -> "Lexicon":
@@ -104,9 +107,15 @@ class Lexicon:
         for concept, phrases in (data.get("concepts") or {}).items():
             for phrase in phrases:
                 concepts[fold(str(phrase))] = fold(str(concept))
+        subjects = {
+            str(kind): {str(name): tuple(fold(str(p)) for p in phrases) for name, phrases in (group or {}).items()}
+            for kind, group in (data.get("subjects") or {}).items()
+        }
         return cls(
             abbreviations=abbreviations,
             concepts=concepts,
+            subjects=subjects,
+            vague=frozenset(fold(str(v)) for v in data.get("vague") or []),
             fillers=frozenset(fold(str(f)) for f in data.get("fillers") or []),
             stopwords=frozenset(fold(str(s)) for s in data.get("stopwords") or []),
             protected=frozenset(fold(str(p)) for p in data.get("protected") or []),

@@ -27,7 +27,8 @@ def actions(outcome):
 def test_start_shows_welcome_and_topic_menu(engine, kb):
     out = engine.handle(Incoming("console", "u", start_payload=""))
     assert "DigiGuide" in out.replies[0].text
-    assert [f"t:{t}" for t in kb.topics] == actions(out)[: len(kb.topics)]
+    # The common tasks first (one tap to the procedures people do most), then the seven topics.
+    assert ["c", *(f"t:{t}" for t in kb.topics)] == actions(out)[: len(kb.topics) + 1]
     assert out.event.kind == "start"
 
 
@@ -117,7 +118,7 @@ def test_english_question_gets_an_english_answer_and_lang_switches(engine):
     assert out.replies[0].text == "Bạn cần hỗ trợ về chủ đề nào?"
     out = tap(engine, "l:en")
     assert out.replies[0].text == "Switched to English."
-    out = say(engine, "1")  # first topic, in English now
+    out = say(engine, "2")  # first topic (after the common tasks), in English now
     assert out.event.kind == "topic" and "pick a question" in out.replies[0].text
 
 
@@ -212,6 +213,68 @@ def test_state_survives_a_restart(kb, matcher, tmp_path):
 def test_numbered_rendering_matches_typed_numbers(engine):
     out = say(engine, "menu")
     text = numbered_text(out.replies[0])
-    assert "1. 🪪" in text
-    out = say(engine, "7")
+    assert "1. ⭐" in text and "2. 🪪" in text
+    out = say(engine, "8")
     assert out.event.kind == "topic" and out.event.topic == "signature"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["giúp tôi với", "tôi muốn hỏi", "cho hỏi", "làm sao", "help me", "ad oi cho em hoi chut", "em có việc cần hỏi ạ", "chi oi giup em voi", "I have a question"],
+)
+def test_messages_that_ask_nothing_specific_get_asked_back_with_the_menu(engine, text):
+    out = say(engine, text)
+    assert out.event.kind == "clarify", (text, out.event.kind, out.event.entry_id)
+    assert out.event.entry_id is None and "t:eid" in actions(out)
+    assert "muốn hỏi việc gì" in out.replies[0].text or "What would you like to ask" in out.replies[0].text
+
+
+def test_a_question_with_a_subject_is_not_taken_for_a_vague_one(engine):
+    out = say(engine, "cho hỏi kích hoạt vneid thế nào")
+    assert out.event.kind in ("faq", "guide_step") and out.event.entry_id in ("eid-activate-howto", "eid-activate")
+
+
+def test_guide_end_gives_the_hotline_of_the_guides_topic(engine, kb):
+    power = kb.locality["hotlines"]["power"]["number"]
+    vneid = kb.locality["hotlines"]["vneid"]["number"]
+    bills = kb.guides["bills-electric-water"]
+    end = tap(engine, f"g:bills-electric-water:{len(bills.steps) + 1}").replies[0].text
+    assert power in end and "có tính cước" in end
+    eid = kb.guides["eid-activate"]
+    end = tap(engine, f"g:eid-activate:{len(eid.steps) + 1}").replies[0].text
+    assert vneid in end and power not in end
+
+
+def test_thumbs_up_keeps_the_menu_and_thumbs_down_offers_the_topics_hotline(engine, kb):
+    up = tap(engine, "fb:bills-electric-bank-app:up")
+    assert "t:eid" in actions(up) and "c" in actions(up)
+    down = tap(engine, "fb:bills-electric-bank-app:down")
+    assert kb.locality["hotlines"]["power"]["number"] in down.replies[0].text and "t:eid" in actions(down)
+    down = tap(engine, "fb:eid-forgot-password:down")
+    assert kb.locality["hotlines"]["vneid"]["number"] in down.replies[0].text
+
+
+def test_an_out_of_scope_question_is_declined_with_whoever_handles_it(engine, kb):
+    out = say(engine, "giá điện bậc thang bây giờ bao nhiêu một số")
+    assert out.event.kind == "fallback"
+    assert kb.locality["hotlines"]["power"]["number"] in out.replies[0].text
+    out = say(engine, "lương hưu của tôi bao giờ được tăng", user="citizen-2")
+    assert out.event.kind == "fallback"
+    assert kb.locality["hotlines"]["vss"]["number"] in out.replies[0].text
+
+
+def test_poster_link_greets_in_one_line_then_shows_the_promised_guide(engine, kb):
+    out = engine.handle(Incoming("web", "poster-1", start_payload="g-eid-activate__tdp-phuc-yen-5"))
+    assert len(out.replies) == 2
+    assert out.replies[0].buttons == () and "DigiGuide" in out.replies[0].text
+    assert kb.guides["eid-activate"].title.vi in out.replies[1].text
+    assert out.event.source == "g-eid-activate__tdp-phuc-yen-5"
+
+
+def test_common_tasks_are_one_tap_from_the_menu(engine, kb):
+    assert kb.featured, "messages.yaml lists the common tasks"
+    out = tap(engine, "c")
+    assert out.event.kind == "featured"
+    listed = [a for a in actions(out) if a != "m"]
+    assert len(listed) == len(kb.featured)
+    assert all(a.startswith(("g:", "f:")) for a in listed)
