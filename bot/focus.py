@@ -17,6 +17,10 @@ from typing import Callable
 
 from .text import fold
 
+KEEP_HEAD, KEEP_TAIL = 300, 900
+"""Of a very long letter the matcher reads the first KEEP_HEAD and the last KEEP_TAIL characters: who
+writes and what they ask (the middle is the story), and the cost of a reading stays bounded."""
+
 LONG_SENTENCE_WORDS = 18
 """A sentence longer than this is split at commas too: letters often run on without a full stop."""
 
@@ -74,6 +78,10 @@ def focus(text: str, content_words: Callable[[str], int], story_weight: float) -
     matcher knows which words are mere function words); a question part with fewer than two borrows
     its neighbour: the clause after an opener ("cho em hỏi, ..."), otherwise the clause before
     ("... giấy khai sinh bị mất. Vậy làm thế nào?")."""
+    if len(text) > KEEP_HEAD + KEEP_TAIL:
+        head = text[:KEEP_HEAD].rsplit(" ", 1)[0]
+        tail = text[-KEEP_TAIL:].split(" ", 1)[-1]
+        text = f"{head}.\n{tail}"
     parts = split_parts(text)
     if len(parts) <= 1 or story_weight >= 1.0:
         return [Part(text, 1.0)]

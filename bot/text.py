@@ -18,8 +18,9 @@ from functools import lru_cache
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-MAX_QUERY_CHARS = 500
-"""Longer questions are cut before matching: nobody's real question is longer, and fuzzy scoring is O(n²)."""
+MAX_QUERY_CHARS = 2000
+"""Longer messages are cut: a citizen's letter runs to a few hundred words at most. The matcher reads
+long ones by their opening and their end (bot.focus), where the question is."""
 
 _MARKS = re.compile(r"[\u0300-\u036f]")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
