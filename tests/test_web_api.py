@@ -11,7 +11,9 @@ from pathlib import PurePosixPath
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bot import present
 from bot.channels import web as webchat
+from bot.channels.base import TAP_RATE
 from bot.server import CTX
 from webutil import client, new_session  # noqa: F401 - `client` is a fixture
 
@@ -48,7 +50,7 @@ async def test_question_without_diacritics_gets_the_answer_and_feedback_buttons(
 async def test_plain_start_gives_welcome_and_topic_menu(client, kb):
     data = await chat(client, session=new_session(), start="")
     assert texts(data).startswith(kb.message("welcome", "vi")[:40])
-    assert [f"t:{t}" for t in kb.topics] == actions(data)[: len(kb.topics)]
+    assert [f"t:{t}" for t in kb.topics] == [a for a in actions(data) if a.startswith("t:")]
 
 
 async def test_start_payload_opens_the_guide_like_a_deep_link(client, kb):
@@ -157,17 +159,56 @@ async def test_oversized_chunked_body_is_refused_while_reading(client):
     assert response.status == 413
 
 
-async def test_rate_limit_answers_politely_in_the_citizens_language(client, kb):
+async def flood(client: TestClient, session: str, count: int, **body) -> list:
+    """POST the same message `count` times as fast as the client can; the responses, in order."""
+    responses = []
+    for _ in range(count):
+        response = await client.post("/api/chat", json={"session": session, **body})
+        await response.read()
+        responses.append(response)
+    return responses
+
+
+async def test_a_flood_of_typed_messages_is_answered_politely_in_the_citizens_language(client, kb):
     session = new_session()
-    await chat(client, session=session, action="l:en")
-    for _ in range(webchat.RATE - 1):
-        await chat(client, session=session, action="m")
-    response = await client.post("/api/chat", json={"session": session, "action": "m"})
-    assert response.status == 429
-    assert int(response.headers["Retry-After"]) >= 1
-    data = await response.json()
+    await chat(client, session=session, action="l:en")  # a tap: it does not use up the typed budget
+    responses = await flood(client, session, 2 * webchat.RATE, text="menu")
+    statuses = [r.status for r in responses]
+    assert statuses[: webchat.RATE] == [200] * webchat.RATE, statuses  # a full burst of typed messages first
+    assert 429 in statuses, statuses  # then the limit (no timing assumption: however slow the machine)
+    limited = responses[statuses.index(429)]
+    assert int(limited.headers["Retry-After"]) >= 1
+    data = await limited.json()
     assert data["error"] and data["replies"] == [{"text": kb.message("rate_limited", "en"), "buttons": [], "rows": []}]
-    await chat(client, session=new_session(), action="m")  # other citizens are not affected
+    await chat(client, session=new_session(), text="menu")  # other citizens are not affected
+
+
+async def test_tapping_briskly_through_a_guide_after_typing_is_never_told_to_slow_down(client, kb):
+    """A poster's link, a few typed questions, then 20 quick taps back and forth through the guide: every
+    tap gets its guide page (with one budget for all, the 13th message in 30 s was refused)."""
+    guide = kb.guides["eid-activate"]
+    session = new_session()
+    await chat(client, session=session, start="g-eid-activate")
+    for question in ("kich hoat vneid", "menu", "tro giup"):
+        await chat(client, session=session, text=question)
+    total = len(guide.steps)
+    walk = ([*range(1, total + 1), *range(total - 1, 1, -1)] * 20)[:20]
+    for step in walk:
+        data = await chat(client, session=session, action=f"g:eid-activate:{step}")  # 200, never 429
+        assert texts(data) == present.guide_page(kb, guide, step, "vi").text
+        assert kb.message("rate_limited", "vi") not in texts(data)
+
+
+async def test_taps_still_have_a_limit_so_a_script_cannot_flood(client, kb):
+    session = new_session()
+    responses = await flood(client, session, 2 * TAP_RATE, action="m")
+    statuses = [r.status for r in responses]
+    assert statuses[:TAP_RATE] == [200] * TAP_RATE, statuses
+    assert 429 in statuses, statuses
+    limited = responses[statuses.index(429)]
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert (await limited.json())["replies"][0]["text"] == kb.message("rate_limited", "vi")
+    await chat(client, session=session, text="menu")  # typing is counted apart: still answered
 
 
 async def test_engine_failure_is_a_polite_500_without_user_text_in_the_log(client, kb, caplog, monkeypatch):
@@ -232,7 +273,7 @@ def test_page_scripts_never_parse_text_as_html():
     script = (STATIC / "app.js").read_text(encoding="utf-8")
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
         assert sink not in script, sink
-    assert "textContent" in script and "createTextNode" in script
+    assert "textContent" in script and "createTextNode" in script and "createElement" in script
     assert 'fetch("/api/chat"' in script  # same origin only
 
 

@@ -16,10 +16,14 @@ from typing import Any
 
 import pytest
 
+from bot import present
+from bot.channels.web import reply_json
 from bot.present import entry_title
+from bot.replies import Reply
 from webutil import launch_chromium, make_app, needs_chromium, running_server
 
 PHONE = {"width": 390, "height": 844}
+SMALL_PHONE = {"width": 360, "height": 640}  # a cheap Android phone
 SCREENSHOT = "/tmp/webchat.png"
 
 pytestmark = needs_chromium
@@ -48,23 +52,34 @@ class Phone:
         return self.page
 
 
+async def new_phone(browser, site: str, viewport: dict[str, int] = PHONE) -> Phone:
+    """A fresh phone (its own storage: a first visit) on `site`, recording dialogs and script errors."""
+    context = await browser.new_context(viewport=viewport, device_scale_factor=2, is_mobile=True, has_touch=True)
+    result = Phone(await context.new_page(), site)
+
+    async def on_dialog(dialog) -> None:  # an alert() here would mean injected script ran
+        result.dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    result.page.on("dialog", on_dialog)
+    result.page.on("pageerror", lambda error: result.errors.append(str(error)))
+    return result
+
+
 @pytest.fixture
-async def phone(site) -> AsyncIterator[Phone]:
+async def browser() -> AsyncIterator[Any]:
     async with async_api.async_playwright() as playwright:
-        browser = await launch_chromium(playwright)
-        context = await browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
-        result = Phone(await context.new_page(), site)
-
-        async def on_dialog(dialog) -> None:  # an alert() here would mean injected script ran
-            result.dialogs.append(dialog.message)
-            await dialog.dismiss()
-
-        result.page.on("dialog", on_dialog)
-        result.page.on("pageerror", lambda error: result.errors.append(str(error)))
+        chromium = await launch_chromium(playwright)
         try:
-            yield result
+            yield chromium
         finally:
-            await browser.close()
+            await chromium.close()
+
+
+@pytest.fixture
+async def phone(browser, site) -> AsyncIterator[Phone]:
+    result = await new_phone(browser, site)
+    yield result
     assert result.errors == [], result.errors
 
 
@@ -155,6 +170,221 @@ async def test_start_link_opens_the_guide(phone, kb):
     await expect(last_bot(page)).to_contain_text(kb.guides["eid-activate"].title.get("vi"))
     await expect(last_bot(page).get_by_role("button", name=kb.button("begin", "vi"))).to_be_visible()
     assert "start=" not in page.url  # a reload shows the welcome, not the link again
+
+
+# -- what a poster's link shows first, on a small phone -----------------------------------------------------
+IN_VIEW = """([needle, nth]) => {
+  // The first line of `needle` inside the nth bot message: is it on screen, inside the chat area (between
+  // the header and the composer), without the citizen scrolling?
+  const bubble = document.querySelectorAll(".msg.bot")[nth < 0 ? document.querySelectorAll(".msg.bot").length + nth : nth];
+  const text = bubble && bubble.querySelector(".text");
+  if (!text) return "no such message";
+  const at = text.textContent.indexOf(needle);
+  if (at < 0) return "text not in the message";
+  const walker = document.createTreeWalker(text, NodeFilter.SHOW_TEXT);
+  let node, offset = at;
+  while ((node = walker.nextNode()) && offset >= node.length) offset -= node.length;
+  const range = document.createRange();
+  range.setStart(node, offset);
+  range.setEnd(node, Math.min(node.length, offset + needle.length));
+  const box = range.getClientRects()[0];
+  const area = document.getElementById("main").getBoundingClientRect();
+  const ok = box && box.top >= Math.max(0, area.top) && box.bottom <= Math.min(window.innerHeight, area.bottom);
+  return ok ? true : `at ${box && Math.round(box.top)}..${box && Math.round(box.bottom)}, chat area ${Math.round(area.top)}..${Math.round(area.bottom)}`;
+}"""
+
+
+async def assert_in_view(page, needle: str, nth: int = -1) -> None:
+    """`needle` (its first line) is on screen in the nth bot message: waited for, never slept for."""
+    try:
+        await page.wait_for_function(f"(arg) => ({IN_VIEW})(arg) === true", arg=[needle, nth], timeout=5_000)
+    except async_api.TimeoutError:
+        where = await page.evaluate(IN_VIEW, [needle, nth])
+        raise AssertionError(f"{needle!r} is not on screen: {where}") from None
+
+
+def guide_title_line(guide) -> str:
+    return "📘 " + guide.title.get("vi")
+
+
+async def open_small_phone(browser, site: str, path: str) -> Phone:
+    phone = await new_phone(browser, site, SMALL_PHONE)
+    await phone.open(path)
+    return phone
+
+
+async def test_a_posters_guide_is_in_view_on_arrival_on_a_small_phone(browser, site, kb):
+    """A citizen scans a poster: on a 360x640 phone the guide it promised is on screen at once (its title
+    line between header and composer), with or without a working group in the link. The guides with the
+    longest and the shortest overview stand for all: what the page does depends only on their height."""
+    group = next(iter(kb.working_groups))
+    phone = await new_phone(browser, site, SMALL_PHONE)
+    page = phone.page
+    by_length = sorted(kb.guides.values(), key=lambda g: len(present.guide_page(kb, g, 0, "vi").text))
+    payloads = [(f"g-{g.id}", g) for g in (by_length[-1], by_length[0])] + [(f"g-eid-activate__{group}", kb.guides["eid-activate"])]
+    for payload, guide in payloads:
+        await phone.open("/web/icon.svg")  # same origin, no chat: forget the last visit (a new citizen)
+        await page.evaluate("window.localStorage.clear()")
+        await phone.open(f"/?start={payload}")
+        await expect(last_bot(page)).to_contain_text(guide.title.get("vi"))
+        await assert_in_view(page, guide_title_line(guide))
+    assert phone.errors == [], phone.errors
+
+
+async def test_arrival_behind_the_full_welcome_menu_still_shows_the_guide_first(browser, site, kb):
+    """Whatever greeting the engine sends first (today's full welcome with every topic button is the longest),
+    the page leads with the promised guide; the greeting stays one swipe up."""
+    guide = kb.guides["eid-activate"]
+    welcome = present.menu(kb, "vi", kb.message("welcome", "vi"))
+    arrival = [reply_json(welcome), reply_json(present.guide_page(kb, guide, 0, "vi"))]
+
+    async def answer_start(route) -> None:
+        if '"start"' in (route.request.post_data or ""):
+            await route.fulfill(json={"replies": arrival, "lang": "vi"})
+        else:
+            await route.continue_()
+
+    phone = await new_phone(browser, site, SMALL_PHONE)
+    page = phone.page
+    await page.route("**/api/chat", answer_start)
+    await phone.open(f"/?start=g-{guide.id}")
+    await expect(last_bot(page)).to_contain_text(guide.title.get("vi"))
+    await assert_in_view(page, guide_title_line(guide))
+    await expect(last_bot(page).get_by_role("button", name=kb.button("begin", "vi"))).to_be_attached()
+    assert await page.locator("#main").evaluate("m => m.scrollTop") > 0  # the welcome is above, not gone
+    await expect(page.locator(".msg.bot").first).to_contain_text(kb.message("welcome", "vi")[:40])
+
+    # From here on the conversation scrolls as always: each new page is read from its first line.
+    await page.unroute("**/api/chat")
+    await tap(page, kb.button("begin", "vi"))
+    await expect(last_bot(page)).to_contain_text(re.compile(r"Bước 1/\d+"))
+    await assert_in_view(page, "Bước 1/")
+    assert phone.errors == [], phone.errors
+
+
+async def test_a_plain_visit_still_starts_with_the_welcome(browser, site, kb):
+    phone = await open_small_phone(browser, site, "/")
+    await expect(last_bot(phone.page)).to_contain_text(kb.message("welcome", "vi")[:40])
+    await assert_in_view(phone.page, kb.message("welcome", "vi")[:20], 0)
+    assert await phone.page.locator("#main").evaluate("m => m.scrollTop") == 0
+    assert phone.errors == [], phone.errors
+
+
+# -- phone numbers call when tapped -------------------------------------------------------------------------
+CALLS = (
+    "Gọi 1900 0368 (VNeID), 1800 1096 hoặc 19006769. Báo lừa đảo tới 156 / 5656.\n"
+    "Di động của cán bộ: 0912 345 678 hoặc +84 912 345 678. Khẩn cấp gọi 113 hoặc 115.\n"
+    "• 114: cứu hỏa, miễn phí\n"
+    "Not phones: phí 10.000.000 đồng, năm 2025, hạn 15/12/2025, số định danh 001203012345, "
+    "Điều 113, Quyết định 2345/QĐ-NHNN, NAPAS 247, 24/7, mật khẩu Hoa@Sen1975, 8.000 đồng/phút, "
+    "đầu số 1800 là miễn phí, https://dichvucong.gov.vn/p/huong-dan-114.html hoặc gọi 1800 1096."
+)
+CALLED = [  # (as written, href) in order
+    ("1900 0368", "tel:19000368"), ("1800 1096", "tel:18001096"), ("19006769", "tel:19006769"),
+    ("156", "tel:156"), ("5656", "tel:5656"), ("0912 345 678", "tel:0912345678"),
+    ("+84 912 345 678", "tel:+84912345678"), ("113", "tel:113"), ("115", "tel:115"), ("114", "tel:114"),
+    ("1800 1096", "tel:18001096"),
+]
+
+
+async def tel_links(message) -> list[tuple[str, str]]:
+    return [(await a.text_content(), await a.get_attribute("href")) for a in await message.locator("a[href^='tel:']").all()]
+
+
+async def test_phone_numbers_in_a_reply_are_tap_to_call_and_nothing_else_is(phone):
+    page = phone.page
+
+    async def answer(route) -> None:
+        if '"text"' in (route.request.post_data or ""):
+            await route.fulfill(json={"replies": [{"text": CALLS, "buttons": [], "rows": []}], "lang": "vi"})
+        else:
+            await route.continue_()
+
+    await page.route("**/api/chat", answer)
+    await phone.open()
+    await ask(page, "so dien thoai")
+    message = last_bot(page)
+    await expect(message.locator("a.tel")).to_have_count(len(CALLED))
+    assert await message.locator(".text").text_content() == CALLS  # every character as sent, links included
+    assert await tel_links(message) == CALLED
+    assert [await a.get_attribute("href") for a in await message.locator("a:not([href^='tel:'])").all()] == [
+        "https://dichvucong.gov.vn/p/huong-dan-114.html"
+    ]
+    for link in await message.locator("a.tel").all():  # big enough to hit with a thumb, never split in two
+        box = await link.bounding_box()
+        assert box and box["height"] >= 24, await link.text_content()
+        assert await link.evaluate("a => a.getClientRects().length") == 1, await link.text_content()
+
+
+async def test_the_hotline_list_calls_each_hotline(phone, kb):
+    page = await phone.open()
+    await expect(last_bot(page)).to_contain_text(kb.message("welcome", "vi")[:40])
+    await page.locator("#hotline").click()
+    message = last_bot(page)
+    await expect(message).to_contain_text(kb.message("hotlines", "vi")[:30])
+    listed = [h["number"] for h in kb.locality["hotlines"].values() if isinstance(h, dict) and h["number"] in kb.message("hotlines", "vi")]
+    expected = {f"tel:{re.sub(r'[^0-9]', '', n)}" for number in listed for n in number.split("/")}
+    assert len(listed) >= 4 and {href for _text, href in await tel_links(message)} == expected
+    assert await message.locator(".text").text_content() == kb.message("hotlines", "vi")
+
+
+# -- after feedback: whatever the reply carries is on the page ---------------------------------------------
+async def feedback(page, label: str) -> dict:
+    """Tap a feedback button; the reply as the API sent it (the page must show exactly that)."""
+    async with page.expect_response("**/api/chat") as answer:
+        await tap(page, label)
+    return await (await answer.value).json()
+
+
+async def assert_shows(message, reply: dict) -> None:
+    await expect(message).to_be_visible()
+    assert await message.locator(".text").text_content() == reply["text"]
+    for row in reply["rows"]:
+        for button in row:
+            await expect(message.get_by_role("button", name=button["label"], exact=True)).to_be_visible()
+    for number in re.findall(r"1[89]00 \d{4}", reply["text"]):
+        await expect(message.locator(f"a[href='tel:{number.replace(' ', '')}']")).to_have_text(number)
+
+
+async def test_feedback_replies_show_their_buttons_and_call_links(phone, kb):
+    page = await phone.open()
+    await ask(page, "quen mat khau vneid")
+    await expect(last_bot(page)).to_contain_text("Quên mật khẩu")
+    up = await feedback(page, kb.button("helpful", "vi"))
+    [reply] = up["replies"]
+    await assert_shows(last_bot(page), reply)
+    await expect(page.locator("#log .choices")).to_have_count(1 if reply["rows"] else 0)
+
+    await ask(page, "quen mat khau vneid")
+    await expect(last_bot(page)).to_contain_text("Quên mật khẩu")
+    down = await feedback(page, kb.button("not_helpful", "vi"))
+    [reply] = down["replies"]
+    await assert_shows(last_bot(page), reply)
+
+
+async def test_a_feedback_reply_with_the_menu_and_a_hotline_is_shown_whole(phone, kb):
+    """The engine's 👎 carries the menu and the topic's hotline: the page shows the buttons to tap and the
+    number to call (a canned reply, so this holds whatever the engine sends today)."""
+    page = phone.page
+    text = kb.message("feedback_up", "vi") + " Cần gấp: gọi tổng đài VNeID 1900 0368 hoặc báo lừa đảo tới 156 / 5656."
+    canned = reply_json(Reply(text, present.menu_buttons(kb, "vi")))
+
+    async def answer(route) -> None:
+        if '"fb:' in (route.request.post_data or ""):
+            await route.fulfill(json={"replies": [canned], "lang": "vi"})
+        else:
+            await route.continue_()
+
+    await page.route("**/api/chat", answer)
+    await phone.open()
+    await ask(page, "quen mat khau vneid")
+    await expect(last_bot(page)).to_contain_text("Quên mật khẩu")
+    await tap(page, kb.button("not_helpful", "vi"))
+    message = last_bot(page)
+    await assert_shows(message, canned)
+    assert await tel_links(message) == [("1900 0368", "tel:19000368"), ("156", "tel:156"), ("5656", "tel:5656")]
+    await tap(page, kb.topics["eid"].title.get("vi"))  # the menu it carries works
+    await expect(last_bot(page)).to_contain_text(kb.topics["eid"].title.get("vi"))
 
 
 async def test_lost_connection_offers_retry(phone, kb):

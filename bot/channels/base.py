@@ -1,5 +1,7 @@
 """What every channel of the server shares: the context it is given, the status it reports, and the
-per-user rate limit (so no channel re-implements it).
+per-user rate limit (so no channel re-implements it): `RateLimiter` (a token bucket per key) and `Budget`
+(typed messages and button taps counted apart, so a citizen tapping briskly through a guide is never told
+they type too fast, while a script still cannot flood either way).
 
 For the messaging channels (Telegram, Zalo) also: `with_backoff` (retry a platform call on 429/5xx,
 honouring the platform's retry-after), `KeyedLock` (one chat's work runs in arrival order, chats run
@@ -14,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import random
+import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
@@ -26,6 +30,7 @@ from typing import Literal, Protocol, TypeVar
 from aiohttp import web
 
 from ..config import Settings, load_or_create_secret
+from ..engine import Incoming
 from ..service import ChatService
 
 log = logging.getLogger("digiguide.channels")
@@ -76,27 +81,72 @@ class RateLimiter:
         return allowed
 
 
-class FloodGuard:
-    """Per-citizen flood control for messaging channels, on a RateLimiter.
+# Button taps (and start links) per citizen: bursts of 60, then one a second. More generous than typed
+# questions on every channel: a tap costs no text matching, and walking a guide is many quick taps (an
+# overview, a dozen steps, back and forth). Still a limit, so a script cannot flood by "tapping".
+TAP_RATE, TAP_PER = 60, 60.0
+_OPTION_NUMBER = re.compile(r"^\s*\d{1,2}\s*$")
 
-    `check(key)`: "ok" within the budget; "warn" for the first message over it (tell the citizen once);
-    "quiet" after that, until they slow down (a message within budget again resets the warning).
+
+def is_tap(incoming: Incoming) -> bool:
+    """The citizen picked rather than wrote: a button's action, or a start link (a poster, a page load)."""
+    return incoming.action is not None or incoming.start_payload is not None
+
+
+def is_option_number(text: str | None) -> bool:
+    """A bare option number ("2"): on a channel without buttons (Zalo's numbered list) that is a tap in all
+    but name, so it is counted as one. Only for the rate limit: what it means is the engine's business."""
+    return bool(text) and _OPTION_NUMBER.match(text) is not None
+
+
+@dataclass
+class Budget:
+    """Per-key rate limits for what a citizen typed and what they tapped, counted apart.
+
+    Why: one shared budget tells a citizen who taps through a guide at a brisk pace that they "send too
+    fast", though taps are cheap and expected to come quickly; typed questions (matched against the
+    content) keep the stricter limit. `tap` means a button's action or a start link (what the citizen
+    picked, not wrote); channels without buttons pass `is_option_number(text)`.
     """
 
-    def __init__(self, limiter: RateLimiter, max_warned: int = 100_000):
-        self.limiter = limiter
-        self._warned: set[str] = set()
+    typed: RateLimiter
+    taps: RateLimiter = field(default_factory=lambda: RateLimiter(TAP_RATE, TAP_PER))
+
+    def limiter(self, tap: bool) -> RateLimiter:
+        return self.taps if tap else self.typed
+
+    def allow(self, key: str, tap: bool = False, now: float | None = None) -> bool:
+        return self.limiter(tap).allow(key, now)
+
+    def retry_after(self, tap: bool = False) -> int:
+        """Whole seconds until the bucket has room for one more (for a Retry-After header)."""
+        limiter = self.limiter(tap)
+        return max(1, math.ceil(limiter.per / limiter.rate))
+
+
+class FloodGuard:
+    """Per-citizen flood control for messaging channels, on a Budget (typed and tapped apart).
+
+    `check(key, tap)`: "ok" within the budget; "warn" for the first message over it (tell the citizen once);
+    "quiet" after that, until they slow down (a message within budget again resets the warning). Typed
+    messages and taps are warned about separately: a throttled typist can still tap "Next".
+    """
+
+    def __init__(self, budget: Budget, max_warned: int = 100_000):
+        self.budget = budget
+        self._warned: set[tuple[str, bool]] = set()
         self._max_warned = max_warned
 
-    def check(self, key: str, now: float | None = None) -> Literal["ok", "warn", "quiet"]:
-        if self.limiter.allow(key, now):
-            self._warned.discard(key)
+    def check(self, key: str, tap: bool = False, now: float | None = None) -> Literal["ok", "warn", "quiet"]:
+        lane = (key, tap)
+        if self.budget.allow(key, tap, now):
+            self._warned.discard(lane)
             return "ok"
-        if key in self._warned:
+        if lane in self._warned:
             return "quiet"
         if len(self._warned) >= self._max_warned:  # bounded under a flood of new accounts
             self._warned.clear()
-        self._warned.add(key)
+        self._warned.add(lane)
         return "warn"
 
 

@@ -45,7 +45,7 @@ from ..config import Settings
 from ..engine import Incoming
 from ..privacy import hash_user
 from ..replies import Reply, split_text
-from .base import Backoff, ChannelStatus, FloodGuard, KeyedLock, RateLimiter, RecentLangs, ServerContext, WebhookSpec, secret_matches, setup_messaging, with_backoff
+from .base import Backoff, Budget, ChannelStatus, FloodGuard, KeyedLock, RateLimiter, RecentLangs, ServerContext, WebhookSpec, is_tap, secret_matches, setup_messaging, with_backoff
 
 log = logging.getLogger("digiguide.telegram")
 
@@ -58,7 +58,7 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 POLL_TIMEOUT = 10  # seconds a getUpdates long poll may wait (PTB's default)
 # 5xx and network errors: 4 tries, 0.5, 1 and 2 s apart (no jitter); 429 is AIORateLimiter's job
 SEND_BACKOFF = Backoff(attempts=4, base=0.5, cap=60.0, jitter=0.0)
-USER_RATE, USER_PER = 20, 60.0  # per citizen: 20 messages in a burst, then one every 3 s
+USER_RATE, USER_PER = 20, 60.0  # per citizen, typed: 20 messages in a burst, then one every 3 s (taps: base.TAP_RATE)
 MAX_CONCURRENT_UPDATES = 64
 _GUIDE_STEP = re.compile(r"^g:.+:[1-9]\d*$")  # a button to a guide step (not the overview)
 WEBHOOK = WebhookSpec(
@@ -242,7 +242,7 @@ class TelegramChannel:
         self.ctx = ctx
         self.secret = secret  # set in webhook mode only
         self.application = build_application(ctx.settings, webhook=secret is not None)
-        self.flood = FloodGuard(RateLimiter(USER_RATE, USER_PER))  # told once per episode, then quiet
+        self.flood = FloodGuard(Budget(RateLimiter(USER_RATE, USER_PER)))  # told once per episode, then quiet
         self._langs = RecentLangs()  # by Telegram user id
         self._add_handlers()
 
@@ -394,9 +394,11 @@ class TelegramChannel:
     # -- the one path every conversation takes ---------------------------------------------------------
     async def _converse(self, update: Update, edit: bool = False, **fields: Any) -> None:
         user, chat = update.effective_user, update.effective_chat
-        if user is None or chat is None or not await self._admit(update):
+        if user is None or chat is None:
             return
         incoming = Incoming(CHANNEL, str(user.id), lang_hint=lang_hint(user.language_code), max_len=MAX_TEXT, **fields)
+        if not await self._admit(update, tap=is_tap(incoming)):
+            return
         outcome = await self.ctx.service.handle(incoming)
         self._langs.remember(user.id, outcome.event.lang)
         parts = render(outcome.replies)
@@ -417,10 +419,11 @@ class TelegramChannel:
             return parts
         return parts[1:]
 
-    async def _admit(self, update: Update) -> bool:
-        """Per-citizen flood control: over the limit, say so once, then stay quiet until they slow down."""
+    async def _admit(self, update: Update, tap: bool = False) -> bool:
+        """Per-citizen flood control: over the limit, say so once, then stay quiet until they slow down.
+        Taps (buttons, /start links) have their own, more generous budget than typed messages."""
         user = update.effective_user
-        verdict = self.flood.check(hash_user(self.ctx.settings.salt, CHANNEL, str(user.id)))
+        verdict = self.flood.check(hash_user(self.ctx.settings.salt, CHANNEL, str(user.id)), tap=tap)
         if verdict == "warn":
             text = self.ctx.service.kb.message("rate_limited", self._lang(user))
             await send_replies(self.bot, update.effective_chat.id, [Reply(text)])

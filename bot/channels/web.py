@@ -28,9 +28,11 @@ POST /api/chat, as in DESIGN.md plus one extension (`start`); exactly one of tex
     "buttons" is flat, exactly as the contract says; "rows" keeps the engine's layout for the page.
 
 Errors are JSON {"error": "<message>"}: 400 for malformed JSON or bad fields, 413 for a body over
-16 KiB or a text over 2000 characters, 429 (with Retry-After) when one session sends more than 12
-messages in 30 s, 500 when the engine fails. 429 and 500 also carry "replies" with the bot's polite
-text from content/messages.yaml, so the page shows them like any other message.
+16 KiB or a text over 2000 characters, 429 (with Retry-After) when one session types more than 12
+messages in 30 s or taps more than 60 times in a minute (actions and start links are counted apart from
+typed text: walking a guide is many quick taps), 500 when the engine fails. 429 and 500 also carry
+"replies" with the bot's polite text from content/messages.yaml, so the page shows them like any other
+message.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import re
 import traceback
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ from aiohttp import web
 from ..engine import Incoming
 from ..httpsec import secure
 from ..replies import MAX_ACTION_BYTES, Button, Reply
-from .base import ChannelStatus, RateLimiter, RecentLangs, ServerContext
+from .base import Budget, ChannelStatus, RateLimiter, RecentLangs, ServerContext, is_tap
 
 log = logging.getLogger("digiguide.web")
 
@@ -58,7 +59,7 @@ CHANNEL = "web"
 MAX_LEN = 4096  # the engine splits longer replies; a browser has no real limit, this keeps bubbles readable
 MAX_BODY = 16 * 1024
 MAX_TEXT = 2000
-RATE, PER = 12, 30.0
+RATE, PER = 12, 30.0  # typed messages per session; taps (actions, start links) have base.TAP_RATE/TAP_PER
 STATIC_DIR = Path(__file__).resolve().parent / "web_static"
 ASSET_PREFIX = "/web/"
 VERSION_MARK = "__ASSET_VERSION__"
@@ -179,12 +180,13 @@ def _json(data: dict[str, Any], status: int = 200, headers: dict[str, str] | Non
 
 # -- handlers ------------------------------------------------------------------------------------------------
 class WebChat:
-    """The page, its assets and the API, sharing one rate limiter and the server's ChatService."""
+    """The page, its assets and the API, sharing one rate budget (typed and tapped apart) and the server's
+    ChatService."""
 
-    def __init__(self, ctx: ServerContext, assets: dict[str, Asset], limiter: RateLimiter | None = None):
+    def __init__(self, ctx: ServerContext, assets: dict[str, Asset], budget: Budget | None = None):
         self.ctx = ctx
         self.assets = assets
-        self.limiter = limiter or RateLimiter(RATE, PER)
+        self.budget = budget or Budget(RateLimiter(RATE, PER))
         self.langs = RecentLangs(50_000)  # the last reply language per session, for 429 and 500 answers
 
     async def index(self, request: web.Request) -> web.Response:
@@ -201,9 +203,9 @@ class WebChat:
             incoming = parse_incoming(await read_json(request))
         except ApiError as exc:
             return _json({"error": exc.message}, exc.status)
-        session = incoming.user_id
-        if not self.limiter.allow(session):
-            return self._polite(session, 429, "too many messages, please wait", "rate_limited", {"Retry-After": str(math.ceil(PER / RATE))})
+        session, tap = incoming.user_id, is_tap(incoming)
+        if not self.budget.allow(session, tap):
+            return self._polite(session, 429, "too many messages, please wait", "rate_limited", {"Retry-After": str(self.budget.retry_after(tap))})
         try:
             outcome = await self.ctx.service.handle(incoming)
         except Exception as exc:  # noqa: BLE001 - the citizen gets a polite answer, the log gets the trace

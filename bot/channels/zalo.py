@@ -41,7 +41,7 @@ from aiohttp import web
 from ..engine import Incoming
 from ..privacy import hash_user
 from ..replies import Reply, numbered_text, split_text
-from .base import Backoff, ChannelStatus, FloodGuard, KeyedLock, RateLimiter, RecentLangs, ServerContext, WebhookSpec, secret_matches, setup_messaging, with_backoff
+from .base import Backoff, Budget, ChannelStatus, FloodGuard, KeyedLock, RateLimiter, RecentLangs, ServerContext, WebhookSpec, is_option_number, secret_matches, setup_messaging, with_backoff
 
 log = logging.getLogger("digiguide.zalo")
 
@@ -55,7 +55,7 @@ POLL_TIMEOUT = 30  # seconds a getUpdates long poll may be held (the documented 
 REQUEST_TIMEOUT = 15.0  # seconds for any other call
 TYPING_TIMEOUT = 3.0  # the typing action is a courtesy: never hold an answer longer than this for it
 DEDUPE_WINDOW, DEDUPE_SIZE = 300.0, 20_000  # drop a redelivered message for 5 minutes; bounded memory
-USER_RATE, USER_PER = 20, 60.0  # per citizen: 20 messages in a burst, then one every 3 s (as Telegram)
+USER_RATE, USER_PER = 20, 60.0  # per citizen, typed: 20 messages in a burst, then one every 3 s (as Telegram)
 SEND_BACKOFF = Backoff(attempts=5, base=0.5, cap=60.0)  # ~0.5+1+2+4 s without a retry-after hint
 POLL_BACKOFF = Backoff(base=1.0, cap=60.0)
 SHUTDOWN_GRACE = 10.0  # seconds to finish updates in flight at shutdown
@@ -288,7 +288,7 @@ class ZaloChannel:
         self.ctx = ctx
         self.secret = secret  # set in webhook mode only
         self.api = ZaloBotApi(settings.zalo_token, settings.zalo_api_base)
-        self.flood = FloodGuard(RateLimiter(USER_RATE, USER_PER))
+        self.flood = FloodGuard(Budget(RateLimiter(USER_RATE, USER_PER)))  # a typed option number counts as a tap
         self.send_backoff = SEND_BACKOFF
         self.poll_timeout = POLL_TIMEOUT
         self.running = False
@@ -401,7 +401,8 @@ class ZaloChannel:
         inbound = Inbound.parse(update)
         if inbound is None or inbound.from_bot:
             return
-        verdict = self.flood.check(hash_user(self.ctx.settings.salt, CHANNEL, inbound.user_id))
+        tapped = inbound.event == TEXT and is_option_number(inbound.text)  # Zalo's "buttons" are typed numbers
+        verdict = self.flood.check(hash_user(self.ctx.settings.salt, CHANNEL, inbound.user_id), tap=tapped)
         if verdict == "quiet":
             return
         # No await before this point: tasks reach the chat's lock in the order their updates arrived.

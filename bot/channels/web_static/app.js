@@ -2,7 +2,8 @@
  *
  * Plain JavaScript, no framework and nothing from the internet, so the page works on a cheap phone on a
  * local network. Everything the server or the citizen wrote is put into the page as text nodes
- * (textContent, createTextNode), never parsed as HTML: a typed "<img onerror=...>" stays text.
+ * (textContent, createTextNode), never parsed as HTML: a typed "<img onerror=...>" stays text. Web
+ * addresses and phone numbers in the bot's words become links built the same way (createElement).
  * The engine decides everything; this file only sends what the citizen did and shows the replies.
  */
 "use strict";
@@ -14,6 +15,26 @@
   var START_RE = /^[A-Za-z0-9_-]{1,64}$/;
   var URL_RE = /https?:\/\/[^\s<>"'“”‘’]+/g;
   var TIMEOUT_MS = 20000;
+
+  // Phone numbers as the content writes them, made tap-to-call. Linked wherever they appear: 1800/1900
+  // lines ("1900 0368", "19006769", "1900 54 54 54") and numbers of 10 or 11 digits starting with 0 or +84
+  // ("0912 345 678", "024 3823 4567"). A short number (113, 156, 5656, 1022) only when written as a
+  // hotline: a pair like "156 / 5656", after a word such as "gọi", "tổng đài", "call", "report ... to"
+  // (at most four words between, no punctuation), heading a list entry ("• 113: cảnh sát"), or after
+  // another linked number and "hoặc"/"or".
+  // Never linked: amounts (10.000.000 đồng), years (2025, 1975), dates (15/12/2025), document numbers
+  // (2345/QĐ), 12-digit ID numbers, digits inside words. No lookbehind: older phones' Safari lacks it.
+  var LETTER = "A-Za-z\\u00C0-\\u024F\\u0300-\\u036F\\u1E00-\\u1EFF";  // Latin letters, Vietnamese included
+  var WORDISH_RE = new RegExp("[" + LETTER + "0-9_+]");
+  var PHONE_END = "(?![" + LETTER + "0-9_]|[.,/-][" + LETTER + "0-9])";
+  var LONG_PHONE = "1[89]00(?:[ .-]?\\d{4}|[ .-]?\\d{2}[ .-]?\\d{2}(?:[ .-]?\\d{2})?|[ .-]?\\d{3}[ .-]?\\d{3})" +
+    "|(?:\\+84[ .]?|0)\\d(?:[ .-]?\\d){8,9}";
+  var SHORT_PHONE = "(?:1[0-7]\\d{2}|1\\d{2}|(?!20)[2-9]\\d{3})";
+  var PHONE_RE = new RegExp("(" + LONG_PHONE + ")" + PHONE_END + "|(" + SHORT_PHONE + "(?:\\s*/\\s*" + SHORT_PHONE + ")*)" + PHONE_END, "g");
+  var HOTLINE_CUE_RE = new RegExp("(?:^|[^" + LETTER + "])(?:gọi|điện thoại|tổng đài|đường dây nóng|đầu số|hotline|helpline|nhắn tin|liên hệ|báo" +
+    "|call|dial|phone|sms|report|contact)(?:\\s+[" + LETTER + "'’/-]+){0,4}\\s*:?\\s*$");
+  var ALSO_RE = /^\s*(?:,|\/|hoặc|or)\s*$/;
+  var LIST_HEAD_RE = /^[ \t]*(?:[•*·–-][ \t]*)?$/;  // the start of a line, perhaps a bullet
 
   // The page's own words (the bot's words come from the server, from content/messages.yaml).
   var UI = {
@@ -109,19 +130,62 @@
     return a;
   }
 
-  /** Append text, turning web addresses into links (trailing punctuation stays outside the link). */
+  /** A tap-to-call link showing the number exactly as written; the href keeps its digits (and a leading +). */
+  function callLink(shown) {
+    var a = el("a", "tel", shown);
+    a.href = "tel:" + shown.replace(/[^\d+]/g, "");
+    return a;
+  }
+
+  /** Whether the short number text[index, end) is written as a hotline: "gọi 113", "report it to 156", or
+   *  heading an entry of a list of numbers ("• 113: cảnh sát").  */
+  function hotlineCue(text, index, end) {
+    var head = text.slice(text.lastIndexOf("\n", index - 1) + 1, index);
+    if (LIST_HEAD_RE.test(head) && /^[ \t]*:/.test(text.slice(end))) return true;
+    var before = text.slice(Math.max(0, index - 80), index).toLowerCase();
+    return HOTLINE_CUE_RE.test(before.normalize ? before.normalize("NFC") : before);
+  }
+
+  /** Append text[from, to), turning phone numbers into tap-to-call links; the text around them is kept. */
+  function appendPhones(parent, text, from, to) {
+    var segment = text.slice(from, to);
+    var last = 0;
+    var linkedEnd = -1;  // where the last linked number ended: "gọi 113 hoặc 115" links both
+    var match;
+    PHONE_RE.lastIndex = 0;
+    while ((match = PHONE_RE.exec(segment)) !== null) {
+      var at = match.index;
+      var before = segment.charAt(at - 1);
+      if (WORDISH_RE.test(before) || (/[.,\/-]/.test(before) && /\d/.test(segment.charAt(at - 2)))) {
+        PHONE_RE.lastIndex = at + 1;  // inside a word or a longer number (10.000.000, 15/12/2025)
+        continue;
+      }
+      var parts = match[1] ? [match[1]] : match[2].split(/(\s*\/\s*)/);  // "156 / 5656": two numbers
+      var linked = match[1] || parts.length > 1 || hotlineCue(text, from + at, from + at + match[0].length) ||
+        (linkedEnd >= 0 && ALSO_RE.test(segment.slice(linkedEnd, at).toLowerCase()));
+      if (!linked) continue;
+      parent.appendChild(document.createTextNode(segment.slice(last, at)));
+      parts.forEach(function (part, i) {
+        parent.appendChild(i % 2 ? document.createTextNode(part) : callLink(part));  // odd parts: " / "
+      });
+      last = linkedEnd = at + match[0].length;
+    }
+    parent.appendChild(document.createTextNode(segment.slice(last)));
+  }
+
+  /** Append text, turning web addresses and phone numbers into links (trailing punctuation stays outside). */
   function appendText(parent, text) {
     var last = 0;
     var match;
     URL_RE.lastIndex = 0;
     while ((match = URL_RE.exec(text)) !== null) {
       var url = match[0].replace(/[.,;:!?)\]]+$/, "");
-      parent.appendChild(document.createTextNode(text.slice(last, match.index)));
+      appendPhones(parent, text, last, match.index);
       parent.appendChild(link(url));
       last = match.index + url.length;
       URL_RE.lastIndex = last;
     }
-    parent.appendChild(document.createTextNode(text.slice(last)));
+    appendPhones(parent, text, last, text.length);
   }
 
   function choiceButton(label, onClick) {
@@ -188,6 +252,16 @@
     item.scrollIntoView({ block: "start" });  // long answers are read from their first line
   }
 
+  /** A start link (a poster's QR code) promises one thing: a guide, a topic, an answer. The engine greets
+   *  first, then sends it. Show the arrival from the greeting when all of it fits on the screen; otherwise
+   *  start the screen at the promised reply, so it is never below the fold behind the welcome's menu. */
+  function revealArrival(items) {
+    var first = items[0];
+    var end = items[items.length - 1].getBoundingClientRect().bottom;
+    var fits = end - first.getBoundingClientRect().top <= page.main.clientHeight;
+    reveal(fits ? first : items[1], false);
+  }
+
   function setBusy(on) {
     state.busy = on;
     page.log.setAttribute("aria-busy", on ? "true" : "false");
@@ -231,12 +305,11 @@
     }
     if (result.ok) clearChoices();  // on 429/500 keep the old buttons so a tap can try again
     if (data.lang === "vi" || data.lang === "en") applyLang(data.lang);
-    var first = null;
-    data.replies.forEach(function (reply) {
-      var item = addBot(String(reply && reply.text || ""), rowsOf(reply || {}));
-      first = first || item;
+    var items = data.replies.map(function (reply) {
+      return addBot(String(reply && reply.text || ""), rowsOf(reply || {}));
     });
-    reveal(first, fromButton);
+    if (payload.start && result.ok && items.length > 1) revealArrival(items);
+    else reveal(items[0], fromButton);
   }
 
   function startPayload() {
@@ -250,7 +323,7 @@
 
   // -- wiring -------------------------------------------------------------------------------------------
   function init() {
-    ["log", "typing", "composer", "q", "hotline", "lang"].forEach(function (id) { page[id] = document.getElementById(id); });
+    ["main", "log", "typing", "composer", "q", "hotline", "lang"].forEach(function (id) { page[id] = document.getElementById(id); });
     page.app = document.querySelector(".app");
     state.session = sessionId();
     applyLang(storageGet(LANG_KEY) === "en" ? "en" : "vi");
