@@ -167,16 +167,20 @@ class Poster:
 
 
 def guide_hotlines(kb: KnowledgeBase, guide: Guide, lang: str, limit: int = 2) -> tuple[Hotline, ...]:
-    """The hotlines a guide mentions (in locality order, at most `limit`), else the fallback hotline."""
+    """The hotline of the guide's topic (topics.yaml `help`) first, then those the guide mentions (in
+    locality order, at most `limit` in all), else the fallback hotline."""
     hotlines = kb.locality.get("hotlines") or {}
     texts = [guide.audience.get(lang), *(s.get(lang) for s in guide.steps), *(p.fix.get(lang) for p in guide.problems), *(p.problem.get(lang) for p in guide.problems)]
+    topic_help = kb.where_to_ask(guide.topic, lang)
     body = "\n".join(texts)
 
     def label(entry: dict) -> str:
         value = entry.get("label", "")
         return value.get(lang, "") if isinstance(value, dict) else str(value)
 
-    found = [Hotline(str(h["number"]), label(h)) for key, h in hotlines.items() if isinstance(h, dict) and h.get("number") and str(h["number"]) in body]
+    numbered = [h for h in hotlines.values() if isinstance(h, dict) and h.get("number")]
+    ordered = [h for h in numbered if str(h["number"]) in topic_help] + [h for h in numbered if str(h["number"]) not in topic_help]
+    found = [Hotline(str(h["number"]), label(h)) for h in ordered if str(h["number"]) in body or str(h["number"]) in topic_help]
     if not found:
         fallback = hotlines.get(hotlines.get("fallback", ""))
         if isinstance(fallback, dict) and fallback.get("number"):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.engine import Incoming
+from bot.knowledge import load_knowledge
 from bot.outreach import MAX_PAYLOAD, PayloadError, Target, build_payload, group_of, link_rows, match_code, parse_payload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +96,7 @@ def test_links_command_lists_every_link_and_code(tmp_path):
         capture_output=True, text=True, cwd=ROOT, env={"PATH": "/usr/bin:/bin", "TELEGRAM_BOT_USERNAME": "DigiGuideBot", "DIGIGUIDE_PUBLIC_URL": "https://chat.example.vn", "DIGIGUIDE_DB": str(tmp_path / "x.db")},
     )
     rows = json.loads(run.stdout)
-    assert run.returncode == 0 and len(rows) == 15  # the menu + 14 guides
+    assert run.returncode == 0 and len(rows) == 1 + len(load_knowledge().guides)  # the menu + every guide
     row = next(r for r in rows if r["target"] == "g-eid-activate")
     assert row["telegram"] == "https://t.me/DigiGuideBot?start=g-eid-activate__tdp-phuc-yen-5"
     assert row["web"] == "https://chat.example.vn/?start=g-eid-activate__tdp-phuc-yen-5"

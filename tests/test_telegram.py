@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bot import present
 from bot.channels import telegram
-from bot.channels.base import RateLimiter
+from bot.channels.base import TAP_RATE, Budget, FloodGuard, RateLimiter
 from bot.config import Settings
 from bot.replies import Button, Reply
 from bot.server import CTX
@@ -80,7 +80,7 @@ async def test_start_without_payload_shows_welcome_menu_and_sets_commands(pollin
     [sent] = await exchange(fake, fake.text_update("/start"))
     assert sent["parse_mode"] == "HTML"
     assert sent["text"] == esc(kb.message("welcome", "vi"))
-    assert actions(sent)[: len(kb.topics)] == [f"t:{t}" for t in kb.topics]
+    assert actions(sent)[: len(kb.topics) + 1] == ["c", *(f"t:{t}" for t in kb.topics)]  # common tasks, then topics
     assert [c["command"] for c in fake.commands[""]] == ["start", "help", "menu", "lang"]
     assert fake.commands["en"][1]["description"] == "How to use DigiGuide"
     assert fake.requests("deleteWebhook"), "polling starts by making sure no webhook is set"
@@ -88,7 +88,8 @@ async def test_start_without_payload_shows_welcome_menu_and_sets_commands(pollin
 
 async def test_start_with_payload_opens_that_guide(polling, fake, kb):
     welcome, guide = await exchange(fake, fake.text_update("/start g-eid-activate"), count=2)
-    assert welcome["text"] == esc(kb.message("welcome", "vi"))
+    # One line of greeting, no menu: the guide the poster promised is what the citizen sees.
+    assert welcome["text"] == esc(kb.message("welcome_link", "vi")) and "reply_markup" not in welcome
     assert guide["text"] == esc(present.guide_page(kb, kb.guides["eid-activate"], 0, "vi").text)
     assert actions(guide) == ["g:eid-activate:1", "m"]
 
@@ -230,16 +231,43 @@ async def test_a_failed_answer_tells_the_user_and_logs_without_the_token(polling
     assert not any(TOKEN in r.getMessage() for r in ours)
 
 
-async def test_flood_is_told_once_then_ignored(polling, fake, kb):
-    polling.channel.flood.limiter = RateLimiter(rate=3, per=3600)  # a small budget no slow machine can refill
+async def test_typed_flood_is_told_once_then_ignored_while_taps_still_work(polling, fake, kb):
+    polling.channel.flood.budget.typed = RateLimiter(rate=3, per=3600)  # a small budget no slow machine can refill
     mark = fake.mark()
-    await exchange(fake, *[fake.text_update("/menu") for _ in range(3)], count=3)
+    await exchange(fake, *[fake.text_update("/menu") for _ in range(5)], count=4)  # 3 menus, then told once
+    menu_id = fake.bot_messages(USER)[-2]["message_id"]
+    # One chat's updates run in order: when the tap's menu arrives, the quiet fifth message was handled.
+    await tap(fake, "m", menu_id)
+    menu, limited = esc(present.menu(kb, "vi").text), esc(kb.message("rate_limited", "vi"))
+    assert [p["text"] for p in fake.requests("sendMessage", since=mark)] == [menu] * 3 + [limited, menu]
+
+
+async def test_tap_flood_is_told_once_then_ignored(polling, fake, kb):
+    polling.channel.flood.budget.taps = RateLimiter(rate=3, per=3600)
+    await exchange(fake, fake.text_update("/menu"))
     menu_id = fake.bot_messages(USER)[-1]["message_id"]
+    mark = fake.mark()
     # Each tap is answered (the spinner stops) even when throttled; one chat's updates run in order, so
-    # when the third answer arrives the first two taps are fully handled.
-    await exchange(fake, *[fake.callback_update("m", menu_id) for _ in range(3)], count=3, method="answerCallbackQuery")
+    # when the fifth answer arrives the first four taps are fully handled.
+    await exchange(fake, *[fake.callback_update("m", menu_id) for _ in range(5)], count=5, method="answerCallbackQuery")
     texts = [p["text"] for p in fake.requests("sendMessage", since=mark)]
-    assert texts[3:] == [esc(kb.message("rate_limited", "vi"))]  # told once, then quiet
+    assert texts == [esc(present.menu(kb, "vi").text)] * 3 + [esc(kb.message("rate_limited", "vi"))]  # told once, then quiet
+
+
+async def test_tapping_briskly_through_a_guide_after_typing_is_never_throttled(polling, fake, kb):
+    """A citizen types a few messages, opens a guide and taps 20 times back and forth at full speed: every
+    tap turns the page (with one budget for typing and tapping, the 21st message was refused)."""
+    guide = kb.guides["eid-activate"]
+    total = len(guide.steps)
+    for command in ("/help", "/menu", "/help", "/menu", "/help"):
+        await exchange(fake, fake.text_update(command))
+    await exchange(fake, fake.text_update("/start g-eid-activate"), count=2)
+    page_id = fake.bot_messages(USER)[-1]["message_id"]
+    mark = fake.mark()
+    for step in ([*range(1, total + 1), *range(total - 1, 1, -1)] * 20)[:20]:
+        [edited] = await tap(fake, f"g:eid-activate:{step}", page_id, method="editMessageText")
+        assert edited["text"] == esc(present.guide_page(kb, guide, step, "vi").text)
+    assert not fake.requests("sendMessage", since=mark), "never told to slow down"
 
 
 def test_the_default_budget_lets_a_citizen_walk_a_whole_guide_quickly():
@@ -247,6 +275,16 @@ def test_the_default_budget_lets_a_citizen_walk_a_whole_guide_quickly():
     assert all(limiter.allow("u", now=0.1 * i) for i in range(telegram.USER_RATE))
     assert not limiter.allow("u", now=2.0)
     assert limiter.allow("u", now=2.0 + telegram.USER_PER / telegram.USER_RATE)
+
+
+def test_taps_and_typed_messages_are_counted_apart():
+    guard = FloodGuard(Budget(RateLimiter(telegram.USER_RATE, telegram.USER_PER)))
+    assert all(guard.check("u", now=0.0) == "ok" for _ in range(telegram.USER_RATE))
+    assert [guard.check("u", now=0.0) for _ in range(2)] == ["warn", "quiet"]  # typed: over the budget
+    assert all(guard.check("u", tap=True, now=0.01 * i) == "ok" for i in range(TAP_RATE))  # taps: their own
+    assert [guard.check("u", tap=True, now=0.7) for _ in range(2)] == ["warn", "quiet"]  # a script is stopped
+    assert guard.check("u", now=telegram.USER_PER) == "ok"  # slowed down: typing again, warning reset
+    assert guard.check("v", now=0.0) == "ok"  # other citizens are not affected
 
 
 # -- webhook mode -------------------------------------------------------------------------------------------------------
