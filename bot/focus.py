@@ -21,6 +21,9 @@ KEEP_HEAD, KEEP_TAIL = 300, 900
 """Of a very long letter the matcher reads the first KEEP_HEAD and the last KEEP_TAIL characters: who
 writes and what they ask (the middle is the story), and the cost of a reading stays bounded."""
 
+LETTER_WORDS = 20
+"""A message of fewer words is read whole, as one question: splitting pays only when there is a story."""
+
 LONG_SENTENCE_WORDS = 18
 """A sentence longer than this is split at commas too: letters often run on without a full stop."""
 
@@ -29,18 +32,21 @@ LONG_SENTENCE_WORDS = 18
 _SENTENCE_END = re.compile(r"(?<=[.!?;…])\s+|(?<=[?!;…])(?=\S)|\n+")
 _CLAUSE_END = re.compile(r"\s*,\s*|\s+-\s+")
 
-# Folded question and request markers. Word boundaries matter: "gi" must not match inside "giay".
+# Folded question and request markers. Word boundaries matter: "gi" must not match inside "giay"; and
+# folding merges words ("nhờ" and "nhỏ" both fold to "nho", so it is no marker; "hướng dẫn" is one only
+# as a request: "xin hướng dẫn", "hướng dẫn giúp", not "tôi được hướng dẫn").
 _ASKS = re.compile(
     r"(?<![a-z0-9])(?:"
     r"the nao|nhu nao|lam sao|lam the nao|ra sao|the sao|o dau|cho nao|bao lau|bao nhieu|bao gio|khi nao|"
     r"duoc khong|dc khong|duoc ko|dc ko|dc k|duoc k|co duoc|co phai|phai khong|hay khong|co khong|"
     r"khong a|ko a|chua a|gi|nao|cach(?! day| ly)|"
-    r"(?<!xa )(?<!co )(?<!quoc )(?<!dai )(?<!hiep )hoi(?! dong| vien| nghi)|nho|tu van|huong dan|giup|chi dan|"
+    r"(?<!xa )(?<!co )(?<!quoc )(?<!dai )(?<!hiep )hoi(?! dong| vien| nghi)|tu van|giup|chi dan|"
+    r"(?:xin |nho |can )huong dan|huong dan (?:giup|cho|toi|em|minh|voi|cach|lam)|"
     r"how|what|where|when|which|why|can i|could i|should i|do i|is it|is there|are there|please|help"
     r")(?![a-z0-9])"
 )
 # Openers after which the question follows ("Cho tôi hỏi, ...", "Nhờ anh chị hướng dẫn: ...").
-_OPENER = re.compile(r"(?<![a-z0-9])(?:(?<!xa )hoi(?! dong)|nho|tu van|huong dan|giup|xin|help|please|question)(?![a-z0-9])")
+_OPENER = re.compile(r"(?<![a-z0-9])(?:(?<!xa )hoi(?! dong)|tu van|huong dan|giup|xin|help|please|question)(?![a-z0-9])")
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,14 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip(" .,;!?…")]
 
 
+# "không" / "chưa" ask at the end of a clause ("có phải đổi không", "đã xong chưa"), not inside it
+# ("tôi không biết").
+_ASKS_AT_END = re.compile(r"(?<![a-z0-9])(?:khong|ko|chua)\s*$")
+
+
 def _asks(raw: str) -> bool:
-    return raw.rstrip().endswith("?") or bool(_ASKS.search(fold(raw)))
+    folded = fold(raw)
+    return raw.rstrip().endswith("?") or bool(_ASKS.search(folded)) or bool(_ASKS_AT_END.search(folded))
 
 
 def split_parts(text: str) -> list[str]:
@@ -78,14 +90,18 @@ def focus(text: str, content_words: Callable[[str], int], story_weight: float) -
     matcher knows which words are mere function words); a question part with fewer than two borrows
     its neighbour: the clause after an opener ("cho em hỏi, ..."), otherwise the clause before
     ("... giấy khai sinh bị mất. Vậy làm thế nào?")."""
+    if len(text.split()) < LETTER_WORDS:
+        return [Part(text, 1.0)]
     if len(text) > KEEP_HEAD + KEEP_TAIL:
         head = text[:KEEP_HEAD].rsplit(" ", 1)[0]
         tail = text[-KEEP_TAIL:].split(" ", 1)[-1]
         text = f"{head}.\n{tail}"
     parts = split_parts(text)
-    if len(parts) <= 1 or story_weight >= 1.0:
+    if len(parts) <= 1:
         return [Part(text, 1.0)]
-    asking = [i for i, p in enumerate(parts) if _asks(p)] or [len(parts) - 1]
+    asking = [i for i, p in enumerate(parts) if _asks(p)]
+    if not asking:  # a complaint or a story with no question in it: we cannot tell what is asked, all counts
+        return [Part(p, 1.0) for p in parts]
     chosen = set(asking)
     for i in asking:
         if content_words(parts[i]) >= 2:

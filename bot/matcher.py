@@ -44,22 +44,34 @@ ENGLISH_FUNCTION_WORDS = frozenset(
     "with for from of on in at get got have has not no yes should would will there this that".split()
 )
 # Words that may surround a greeting or a thanks without making it a question.
-SMALLTALK_FILLER = frozenset("bot digiguide nhieu lam rat very much so oi ad thu nhe nha da vang ok oke roi ai alo day there ko k hok".split())
+SMALLTALK_FILLER = frozenset("bot digiguide nhieu lam rat very much so oi ad thu nhe nha da vang ok oke roi ai alo day there ko k hok thoi the".split())
 CANDIDATES = 20
+RANKED = 12  # entries kept after the rerank
 RETRIEVAL_MIN_IDF = 0.5  # terms rarer than this pick candidates; the commonest ones only score them
+UNKNOWN_IN_LETTERS = 0.5  # an unknown word of a long letter weighs this share of the highest IDF
+RETRIEVAL_TERMS = 16  # the most telling terms of a message pick the candidates: a letter has a hundred
 MAX_VAGUE_WORDS = 12  # a longer message says something, even if we cannot tell what
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Decision zones (see module docstring). Calibrated values; change only with bench/calibrate.py."""
+    """Decision zones and score weights (see module docstring). Calibrated values (bench/calibrate.py on
+    the calibration items, 2026-12-01); change them only with a new calibration run."""
 
-    answer: float = 0.46  # T: minimum score to answer
-    margin: float = 0.08  # M: lead over the best incompatible alternative
-    suggest: float = 0.2  # below this: fall back
-    unknown_share: float = 0.5  # at or above this share of unknown content words: never answer
-    weights: tuple[float, float, float, float] = (0.45, 0.1, 0.2, 0.25)  # cov_q, cov_d, token_sort, answer coverage
-    story_weight: float = 0.35  # how much the words around the question count (1.0: as much as the question)
+    answer: float = 0.18  # T: minimum score to answer a short question
+    margin: float = 0.15  # M: lead over the best incompatible alternative
+    suggest: float = 0.32  # below this: fall back
+    unknown_share: float = 0.34  # at or above this share of unknown content words: never answer (short questions)
+    weights: tuple[float, float, float, float] = (0.4, 0.15, 0.25, 0.2)  # cov_q, cov_d, token_sort, entry coverage
+    # Letters (bot.focus: 20 words or more, in several sentences) score lower and on other features than
+    # short questions: they have their own weights and zones, calibrated on letters.
+    letter_weights: tuple[float, float, float, float] = (0.35, 0.15, 0.0, 0.5)
+    answer_letter: float = 0.52
+    margin_letter: float = 0.1
+    # The letters' suggest floor is the one calibrated before the dev part of the real set fed the content
+    # (later runs see letters whose needs the content was written for, and would raise it).
+    suggest_letter: float = 0.14
+    story_weight: float = 0.45  # the share of the question's coverage the story around it can give
     subject_penalty: float = 0.35  # share of the score an entry loses when it names other services or documents
 
 
@@ -94,6 +106,18 @@ class Match:
     reason: str = ""  # one line: why this decision (for `ask --json` and the dashboard)
     subjects: frozenset[str] = frozenset()  # services and documents the question names
     focus: str = ""  # the part of a long message that asks (empty when it is the whole message)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Everything `decide` needs, computed once per message (calibration replays `decide` on it)."""
+
+    candidates: list[Scored]  # best first
+    reading: list[str]  # the asking tokens of the best reading
+    unknown_share: float  # share of them the content never uses
+    subjects: frozenset[str]  # services and documents the message names
+    letter: bool  # a long message: its question was read apart from its story
+    focus: str = ""  # the asking part of a letter
 
 
 @dataclass(frozen=True)
@@ -149,18 +173,35 @@ class Matcher:
         self._build_subjects(kb)
         self._build_language_vocab(kb)
         self._build_smalltalk(kb)
-        self._build_index([(e, toks) for e, _, toks in tokenised if toks])
+        # Word rarity is measured over everything the content says, answers included: a word that is
+        # rare in the phrasings but common in Vietnamese ("khoảng", "hiểu") must not outweigh the words
+        # of the question in a long letter.
+        background = []
+        for faq in kb.faqs.values():
+            background += [self.normaliser.tokens(line) for line in (faq.answer.vi + "\n" + faq.answer.en).splitlines()]
+        for guide in kb.guides.values():
+            for text in [*guide.steps, *(p.problem for p in guide.problems), *(p.fix for p in guide.problems), guide.audience]:
+                background += [self.normaliser.tokens(text.vi), self.normaliser.tokens(text.en)]
+        self._build_index([(e, toks) for e, _, toks in tokenised if toks], [b for b in background if b])
         self.answer_terms: dict[int, frozenset[str]] = {}
         for faq in kb.faqs.values():
             self.answer_terms[id(faq)] = frozenset(_terms(self.normaliser.tokens(faq.answer.vi)) + _terms(self.normaliser.tokens(faq.answer.en)))
         for guide in kb.guides.values():
             body = " ".join(s.vi + " " + s.en for s in guide.steps)
             self.answer_terms[id(guide)] = frozenset(_terms(self.normaliser.tokens(body)))
+        # What an entry says is its answer and all its phrasings: a long question is explained by the
+        # entry as a whole, not by its one closest phrasing.
+        for doc in self.docs:
+            key = id(doc.entry)
+            self.answer_terms[key] = self.answer_terms.get(key, frozenset()) | doc.terms
 
     # -- index ----------------------------------------------------------------------------------------------
-    def _build_index(self, docs: list[tuple[Entry, list[str]]]) -> None:
-        n = len(docs)
+    def _build_index(self, docs: list[tuple[Entry, list[str]]], background: list[list[str]] = ()) -> None:
+        n = len(docs) + len(background)
         df: dict[str, int] = defaultdict(int)
+        for tokens in background:
+            for t in set(_terms(tokens)):
+                df[t] += 1
         entry_df: dict[str, set[str]] = defaultdict(set)
         term_lists = []
         for entry, tokens in docs:
@@ -173,7 +214,7 @@ class Matcher:
         self.idf = {t: (STOPWORD_WEIGHT if t in stop else math.log(1 + (n - d + 0.5) / (d + 0.5))) for t, d in df.items()}
         self.max_idf = math.log(1 + (n + 0.5) / 0.5)
         self.entries_with = {t: len(v) for t, v in entry_df.items()}
-        avgdl = sum(len(t) for t in term_lists) / max(n, 1)
+        avgdl = sum(len(t) for t in term_lists) / max(len(term_lists), 1)
         postings: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
         self.docs: list[_Doc] = []
         for i, ((entry, tokens), terms) in enumerate(zip(docs, term_lists)):
@@ -187,7 +228,7 @@ class Matcher:
             unique = frozenset(terms)
             self.docs.append(_Doc(entry, unique, sum(self.idf[t] for t in unique), " ".join(sorted(tokens))))
         self.postings = {t: (np.array(ix, dtype=np.int32), np.array(w, dtype=np.float32)) for t, (ix, w) in postings.items()}
-        self._scores = np.zeros(n, dtype=np.float32)
+        self._scores = np.zeros(len(docs), dtype=np.float32)
 
     def _build_language_vocab(self, kb: KnowledgeBase) -> None:
         """Words only Vietnamese phrasings use vs words only English phrasings use. English answers are left
@@ -231,6 +272,9 @@ class Matcher:
         Left to right, each word must start a small-talk phrase (longest first) or be a filler word;
         the first word of substance means it is a question, not small talk.
         """
+        # Teencode first ("ban giup dc nhung gi"): patterns are written in full words.
+        abbreviations = self.normaliser.lexicon.abbreviations
+        folded = " ".join(abbreviations[w][0] if w in abbreviations else w for w in folded.split())
         if folded in self.smalltalk:
             return self.smalltalk[folded]
         words = folded.split()
@@ -238,7 +282,7 @@ class Matcher:
             return None
         intent, i = None, 0
         while i < len(words):
-            for size in range(min(4, len(words) - i), 0, -1):
+            for size in range(min(6, len(words) - i), 0, -1):
                 found = self.smalltalk.get(" ".join(words[i : i + size]))
                 if found:
                     intent = intent or found
@@ -253,21 +297,20 @@ class Matcher:
     def _retrieve(self, weights: dict[str, float]) -> list[int]:
         """BM25 candidates: the top documents by the sum of their postings, each scaled by the weight of
         the part of the message the term came from. Very common terms are left to the rerank."""
+        idf = self.idf
+        telling = [(idf[t] * w, t, w) for t, w in weights.items() if t in self.postings and idf[t] >= RETRIEVAL_MIN_IDF]
+        if not telling:
+            return []
+        telling.sort(reverse=True)
         scores = self._scores
         scores.fill(0.0)
-        hit = False
-        for t, w in weights.items():
-            if w < 1.0 and "_" in t:
-                continue  # the story's word pairs only score candidates; its words and the question's find them
-            posting = self.postings.get(t)
-            if posting is not None and self.idf[t] >= RETRIEVAL_MIN_IDF:
-                scores[posting[0]] += posting[1] * w
-                hit = True
-        if not hit:
-            return []
-        k = min(CANDIDATES, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k] if len(scores) > k else np.arange(len(scores))
-        return [int(i) for i in top if scores[i] > 0]
+        for _, t, w in telling[:RETRIEVAL_TERMS]:
+            ix, contribution = self.postings[t]
+            scores[ix] += contribution * w
+        touched = np.flatnonzero(scores)
+        if len(touched) > CANDIDATES:
+            touched = touched[np.argpartition(-scores[touched], CANDIDATES - 1)[:CANDIDATES]]
+        return touched.tolist()
 
     def weight(self, term: str) -> float:
         """IDF for known terms; unknown words weigh the most (they are what we cannot explain), unknown
@@ -275,6 +318,10 @@ class Matcher:
         w = self.idf.get(term)
         if w is not None:
             return w
+        return self._unknown_weight(term)
+
+    @functools.lru_cache(maxsize=50_000)  # noqa: B019 (one matcher per content version; bounded)
+    def _unknown_weight(self, term: str) -> float:
         if term in self.normaliser.lexicon.stopwords:
             return STOPWORD_WEIGHT
         if "_" in term:
@@ -285,14 +332,12 @@ class Matcher:
     # -- subjects and vagueness -----------------------------------------------------------------------------
     def subjects_of(self, tokens: list[str]) -> frozenset[str]:
         """The services and documents named in a normalised token list, as "class:name" strings."""
-        if not self._subject_phrases:
-            return frozenset()
         found = set()
-        for size in self._subject_sizes:
-            for i in range(len(tokens) - size + 1):
-                hit = self._subject_phrases.get(tuple(tokens[i : i + size]))
-                if hit:
-                    found.add(hit)
+        starts = self._subject_starts
+        for i, token in enumerate(tokens):
+            for phrase, subject in starts.get(token, ()):
+                if tuple(tokens[i : i + len(phrase)]) == phrase:
+                    found.add(subject)
         return frozenset(found)
 
     def _build_subjects(self, kb: KnowledgeBase) -> None:
@@ -303,7 +348,9 @@ class Matcher:
                     tokens = tuple(self.normaliser.tokens(phrase))
                     if tokens:
                         self._subject_phrases.setdefault(tokens, f"{kind}:{name}")
-        self._subject_sizes = sorted({len(k) for k in self._subject_phrases}, reverse=True)
+        self._subject_starts: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
+        for phrase, subject in self._subject_phrases.items():
+            self._subject_starts[phrase[0]].append((phrase, subject))
         self.entry_subjects: dict[int, frozenset[str]] = {}
         # What an entry is about is what its title says (and its keywords): other phrasings may mention a
         # service in passing ("sao dvc bắt dùng vneid" under the portal's old-account entry).
@@ -343,15 +390,23 @@ class Matcher:
         return all(not self._substance(r) for r in self.normaliser.readings(text))
 
     # -- ranking --------------------------------------------------------------------------------------------
-    def _queries(self, parts: list[Part], read: Callable[[str], list[list[str]]]) -> list[tuple[dict[str, float], list[str]]]:
+    def _queries(self, parts: list[Part], read: Callable[[str, int, bool], list[list[str]]]) -> list[tuple[dict[str, float], list[str], list[list[str]]]]:
         """Readings of the message: (term -> part weight, the asking tokens). Ambiguous teencode gives
         several readings of the asking parts; the story is read once."""
         per_part = []
         for part in parts:
-            readings = read(part.text) if part.weight >= 1.0 else read(part.text)[:1]
+            # A short question: every reading of ambiguous teencode, typos repaired. A letter: its many
+            # words matter more than any one of them, so no typo repair (the costly step: a fuzzy search
+            # of the vocabulary per unknown word) and at most two readings of its question.
+            if len(parts) == 1:
+                readings = read(part.text, 8, True)
+            else:
+                readings = read(part.text, 2 if part.weight >= 1.0 else 1, False)
             per_part.append([(part.weight, r) for r in readings if r] or [(part.weight, [])])
         out = []
-        for combo in itertools.islice(itertools.product(*per_part), 8):
+        # A letter is read at most twice: its many words make ambiguous teencode matter less, and each
+        # reading is a full rerank.
+        for combo in itertools.islice(itertools.product(*per_part), 8 if len(parts) == 1 else 2):
             weights: dict[str, float] = {}
             asking: list[str] = []
             for w, tokens in combo:
@@ -361,48 +416,62 @@ class Matcher:
                 if w >= 1.0:
                     asking += tokens
             if weights:
-                out.append((weights, asking))
+                out.append((weights, asking, [tokens for _, tokens in combo]))
         return out
 
-    def _reader(self) -> Callable[[str], list[list[str]]]:
+    def _reader(self) -> Callable[[str, int, bool], list[list[str]]]:
         """Readings of a text, remembered for one message (focus and ranking read the same parts)."""
-        return functools.lru_cache(maxsize=64)(self.normaliser.readings)
+        return functools.lru_cache(maxsize=128)(lambda text, variants, repair: self.normaliser.readings(text, repair=repair, max_variants=variants))
 
-    def focus(self, text: str, read: Callable[[str], list[list[str]]] | None = None) -> list[Part]:
+    def focus(self, text: str, read: Callable[[str, int, bool], list[list[str]]] | None = None) -> list[Part]:
         read = read or self._reader()
-        return focus(text, lambda part: len(self._substance(read(part)[0])), self.thresholds.story_weight)
+        return focus(text, lambda part: len(self._substance(read(part, 1, False)[0])), self.thresholds.story_weight)
 
-    def rank(self, text: str, parts: list[Part] | None = None) -> tuple[list[Scored], list[str], float, frozenset[str]]:
+    def rank(self, text: str, parts: list[Part] | None = None) -> Ranking:
         """All candidate entries with their best score, best first; plus the asking tokens of the best
         reading, the share of them unknown to the content, and the subjects the message names."""
         th = self.thresholds
         read = self._reader()
         parts = parts if parts is not None else self.focus(text, read)
         queries = self._queries(parts, read)
-        wq, wd, wt, wa = th.weights
+        letter = len(parts) > 1
+        wq, wd, wt, wa = th.letter_weights if letter else th.weights
         best: dict[int, tuple[float, Entry, tuple]] = {}
         best_reading, best_score = (queries[0][1] if queries else []), -1.0
-        asked = frozenset()
-        for weights, asking in queries:
-            asked = asked | self.subjects_of(asking + [t for t in weights if "_" not in t and t not in asking])
+        asked = frozenset().union(*(self.subjects_of(tokens) for *_, each in queries for tokens in each))
         idf = self.idf
         conflicted: dict[int, bool] = {}
-        for weights, asking in queries:
-            q_w = {t: self.weight(t) * w for t, w in weights.items()}
-            q_mass = sum(q_w.values()) or 1.0
+        for weights, asking, _ in queries:
+            # Coverage of the question is the asking part's, plus the story's in a bounded share: a long
+            # story must not dilute a well-matched question, nor a matched story outvote it.
+            # In a letter, names of people and places are words the content never uses: they should not
+            # outweigh the words of the question as they do in a short message (where they mean "not ours").
+            cap = UNKNOWN_IN_LETTERS * self.max_idf if letter else self.max_idf
+            ask_w: dict[str, float] = {}
+            story_w: dict[str, float] = {}
+            get = self.idf.get
+            for t, w in weights.items():
+                v = get(t)
+                if v is None:
+                    v = self._unknown_weight(t)
+                (ask_w if w >= 1.0 else story_w)[t] = v if v < cap else cap
+            share = th.story_weight if story_w and ask_w else 0.0
+            ask_mass, story_mass = sum(ask_w.values()) or 1.0, sum(story_w.values()) or 1.0
+            q_w = {t: (1.0 - share) * v / ask_mass for t, v in ask_w.items()}
+            q_w.update((t, share * v / story_mass) for t, v in story_w.items())
             q_keys = frozenset(q_w)
             q_sorted = " ".join(sorted(asking))
             answer_cover: dict[int, float] = {}
             for i in self._retrieve(weights):
                 doc = self.docs[i]
                 shared = doc.terms & q_keys
-                cov_q = sum(map(q_w.__getitem__, shared)) / q_mass
+                cov_q = sum(map(q_w.__getitem__, shared))
                 cov_d = sum(map(idf.__getitem__, shared)) / doc.mass if doc.mass else 0.0
-                tsr = fuzz.ratio(q_sorted, doc.sorted_text) / 100.0
+                tsr = fuzz.ratio(q_sorted, doc.sorted_text) / 100.0 if wt else 0.0  # letters weigh it 0: skip the work
                 key = id(doc.entry)
                 cover = answer_cover.get(key)
                 if cover is None:
-                    cover = answer_cover[key] = sum(map(q_w.__getitem__, self.answer_terms.get(key, frozenset()) & q_keys)) / q_mass
+                    cover = answer_cover[key] = sum(map(q_w.__getitem__, self.answer_terms.get(key, frozenset()) & q_keys))
                 conflict = conflicted.get(key)
                 if conflict is None:
                     conflict = conflicted[key] = self.conflicts(asked, doc.entry)
@@ -413,14 +482,14 @@ class Matcher:
                     best[key] = (score, doc.entry, (cov_q, cov_d, tsr, cover, conflict))
                 if score > best_score:
                     best_score, best_reading = score, asking
-        order = sorted(best.values(), key=lambda x: -x[0])
-        ranked = [  # the score's parts only for the head of the list: nobody reads the tail's
-            Scored(e, round(s, 4), Parts(*(round(x, 3) for x in f[:4]), f[4]) if n < 8 else None) for n, (s, e, f) in enumerate(order)
-        ]
+        # The head of the list is all anyone reads: the answer, its rival, three distinct suggestions.
+        order = sorted(best.values(), key=lambda x: -x[0])[:RANKED]
+        ranked = [Scored(e, round(s, 4), Parts(round(f[0], 3), round(f[1], 3), round(f[2], 3), round(f[3], 3), f[4])) for s, e, f in order]
         content = [t for t in best_reading if t not in self.normaliser.lexicon.stopwords]
         known = [t for t in content if t in self.idf]
         unknown = 1 - len(known) / len(content) if content else 0.0
-        return ranked, best_reading, unknown, asked
+        asking_text = " ".join(p.text for p in parts if p.weight >= 1.0) if letter else ""
+        return Ranking(ranked, best_reading, unknown, asked, letter, asking_text)
 
     def search(self, text: str) -> Match:
         text = clean(text)
@@ -433,26 +502,15 @@ class Matcher:
             return Match("smalltalk", intent=intent, score=1.0, lang=lang, normalised=folded, reason=f"small talk: {intent}")
         if self.is_vague(text):
             return Match("clarify", lang=lang, normalised=folded, reason="asks nothing specific")
-        parts = self.focus(text)
-        ranked, reading, unknown, asked = self.rank(text, parts)
-        asking = " ".join(p.text for p in parts if p.weight >= 1.0) if len(parts) > 1 else ""
-        return self.decide(ranked, reading, unknown, lang=lang, normalised=folded, subjects=asked, focus_text=asking)
+        return self.decide(self.rank(text), lang=lang, normalised=folded)
 
-    def decide(
-        self,
-        ranked: list[Scored],
-        reading: list[str],
-        unknown: float,
-        *,
-        lang: str | None = None,
-        normalised: str = "",
-        thresholds: Thresholds | None = None,
-        subjects: frozenset[str] = frozenset(),
-        focus_text: str = "",
-    ) -> Match:
+    def decide(self, ranking: Ranking, *, lang: str | None = None, normalised: str = "", thresholds: Thresholds | None = None) -> Match:
         """The three-zone decision; separate from ranking so calibration can replay it cheaply."""
         th = thresholds or self.thresholds
-        common = dict(lang=lang, normalised=normalised, unknown_share=unknown, subjects=subjects, focus=focus_text)
+        ranked, reading, unknown = ranking.candidates, ranking.reading, ranking.unknown_share
+        answer_at, margin, suggest_at = (th.answer_letter, th.margin_letter, th.suggest_letter) if ranking.letter else (th.answer, th.margin, th.suggest)
+        unknown_limit = 1.01 if ranking.letter else th.unknown_share  # a letter's names and places are not "out of scope"
+        common = dict(lang=lang, normalised=normalised, unknown_share=unknown, subjects=ranking.subjects, focus=ranking.focus)
         if not ranked:
             return Match("fallback", reason="no entry shares a word with the question", **common)
         top = ranked[0]
@@ -463,16 +521,16 @@ class Matcher:
         content = [t for t in reading if t not in self.normaliser.lexicon.stopwords]
         single_shared = len(content) <= 1 and self.entries_with.get(content[0] if content else "", 0) > 1
         why_not = (
-            f"score {top.score:.2f} below {th.answer:.2f}" if top.score < th.answer
-            else f"lead {top.score - rival:.2f} over '{next(s.entry.id for s in ranked[1:] if not compatible(top.entry, s.entry))}' below {th.margin:.2f}" if top.score - rival < th.margin
-            else f"{unknown:.0%} of the words are unknown to the content" if unknown >= th.unknown_share
+            f"score {top.score:.2f} below {answer_at:.2f}" if top.score < answer_at
+            else f"lead {top.score - rival:.2f} over '{next(s.entry.id for s in ranked[1:] if not compatible(top.entry, s.entry))}' below {margin:.2f}" if top.score - rival < margin
+            else f"{unknown:.0%} of the words are unknown to the content" if unknown >= unknown_limit
             else "one word that several entries share" if single_shared
             else "the question names another service or document than this entry" if top.parts and top.parts.subject_conflict
             else ""
         )
         if not why_not:
             return Match("answer", top.entry, top.score, suggestions, reason=f"score {top.score:.2f}, lead {top.score - rival:.2f}", **common)
-        if top.score >= th.suggest and suggestions:
+        if top.score >= suggest_at and suggestions:
             return Match("suggest", suggestions[0].entry, top.score, suggestions, reason=why_not, **common)
         return Match("fallback", None, top.score, suggestions, reason=why_not, **common)
 

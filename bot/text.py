@@ -50,6 +50,7 @@ def clean(text: str) -> str:
     return text.strip()[:MAX_QUERY_CHARS]
 
 
+@lru_cache(maxsize=8192)  # the same parts of a message are folded by focus, readings and detection
 def fold(text: str) -> str:
     """Fold to lowercase ASCII words: NFKD, strip combining marks, đ→d, non-alphanumerics → one space."""
     s = unicodedata.normalize("NFKD", text)
@@ -96,7 +97,7 @@ class Lexicon:
     protected: frozenset[str] = frozenset()
     # subject class ("service", "document") -> subject -> normalised phrases naming it (see lexicon.yaml)
     subjects: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
-    vague: frozenset[str] = frozenset()  # words that ask without saying what: "hỏi", "giúp", "làm sao"
+    vague: frozenset[str] = frozenset()  # words that ask without saying what: "hỏi", "giúp", "làm sao" (phrases split into words)
 
     @classmethod
     def from_dict(cls, data: dict) -> "Lexicon":
@@ -116,7 +117,7 @@ class Lexicon:
             abbreviations=abbreviations,
             concepts=concepts,
             subjects=subjects,
-            vague=frozenset(fold(str(v)) for v in data.get("vague") or []),
+            vague=frozenset(w for v in data.get("vague") or [] for w in fold(str(v)).split()),
             fillers=frozenset(fold(str(f)) for f in data.get("fillers") or []),
             stopwords=frozenset(fold(str(s)) for s in data.get("stopwords") or []),
             protected=frozenset(fold(str(p)) for p in data.get("protected") or []),

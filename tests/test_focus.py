@@ -64,3 +64,14 @@ def test_a_very_long_letter_keeps_its_opening_and_its_question():
     assert parts[0].text.startswith("Tôi là giáo viên ở Vĩnh Yên.")
     assert asking(letter) == ["Xin hỏi tôi có cần khai báo tạm trú cho cháu ở nhờ không?"]
     assert sum(len(p.text) for p in parts) <= KEEP_HEAD + KEEP_TAIL + 10
+
+
+def test_a_short_message_of_two_sentences_is_still_read_whole():
+    parts = focus("Tôi bị mất thẻ căn cước. Làm lại thế nào?", words, 0.3)
+    assert [(p.text, p.weight) for p in parts] == [("Tôi bị mất thẻ căn cước. Làm lại thế nào?", 1.0)]
+
+
+def test_a_letter_that_asks_nothing_counts_every_sentence_the_same():
+    complaint = ("Tiền điện tháng này nhà tôi tăng gấp đôi tháng trước dù không dùng thêm thiết bị nào. "
+                 "Cả nhà đi vắng gần hết tháng, điều hòa cũng không bật lần nào trong tháng đó.")
+    assert {p.weight for p in focus(complaint, words, 0.3)} == {1.0}
