@@ -1,6 +1,6 @@
 """Find the content that answers a question, or say honestly that there is none.
 
-Design (measured in shared/reference/matching.md §5): every phrasing of every FAQ entry and guide is a
+Design (docs/matching.md): every phrasing of every FAQ entry and guide is a
 document; BM25 over syllable unigrams and bigrams (Lucene IDF, never negative) picks candidates; a bounded
 rerank scores each candidate in 0..1 from IDF-weighted coverage of the question, coverage of the
 phrasing, rapidfuzz's ratio on sorted tokens (= token_sort_ratio, 14x cheaper), and how much of the

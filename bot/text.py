@@ -1,7 +1,7 @@
 """Vietnamese text handling shared by indexing and querying.
 
 One folding function is used on both sides so that NFC/NFD input, missing diacritics, "đ" written as "d",
-punctuation, emoji and invisible characters all stop mattering (see shared/reference/matching.md §1).
+punctuation, emoji and invisible characters all stop mattering (see docs/matching.md).
 The lexicon (content/lexicon.yaml) turns teencode and abbreviations into the words the content uses;
 a guarded typo repair fixes only tokens that cannot be Vietnamese syllables. PII redaction lives here too
 because everything that leaves the engine for logs or analytics must pass through it.

@@ -1,5 +1,5 @@
-"""A loopback fake of the Zalo Bot Platform API, for end-to-end tests, in the format shared/reference/zalo.md
-records (§1):
+"""A loopback fake of the Zalo Bot Platform API, for end-to-end tests, in the format docs/zalo.md
+records:
 
   GET or POST /bot<token>/<methodName>   parameters in the query string, JSON, form or multipart body
   -> {"ok": true, "result": ...}

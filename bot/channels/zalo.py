@@ -2,7 +2,7 @@
 
 Why no SDK: the "official" python-zalo-bot is a python-telegram-bot fork that calls asyncio.run() inside
 a running loop, swallows `ok: false` answers and only parses one webhook body shape; the others are worse
-(shared/reference/zalo.md §3). The API is 9 methods on one URL scheme, so we speak it directly:
+(docs/zalo.md). The API is 9 methods on one URL scheme, so we speak it directly:
 
     POST <ZALO_API_BASE>/bot<token>/<method>   JSON body
     -> {"ok": true, "result": ...}  or  {"ok": false, "error_code": N, "description": "..."}
