@@ -170,6 +170,8 @@ class Matcher:
         for phrase in kb.lexicon.concepts:
             words.update(phrase.split())
         self.normaliser = Normaliser(kb.lexicon, words | set(kb.lexicon.abbreviations))
+        # Per instance, so an old matcher (content reloaded) is freed with its cache.
+        self._unknown_weight = functools.lru_cache(maxsize=50_000)(self._unknown_weight_uncached)
         self._build_subjects(kb)
         self._build_language_vocab(kb)
         self._build_smalltalk(kb)
@@ -320,8 +322,7 @@ class Matcher:
             return w
         return self._unknown_weight(term)
 
-    @functools.lru_cache(maxsize=50_000)  # noqa: B019 (one matcher per content version; bounded)
-    def _unknown_weight(self, term: str) -> float:
+    def _unknown_weight_uncached(self, term: str) -> float:
         if term in self.normaliser.lexicon.stopwords:
             return STOPWORD_WEIGHT
         if "_" in term:
