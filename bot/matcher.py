@@ -10,11 +10,12 @@ one of them gets the honest "I don't know". The thresholds are calibrated on the
 (see bench/calibrate.py) and live in `Thresholds`.
 
 Two things make it fit how citizens write (issue "answers citizens can trust"):
-- Long letters: `bot.focus` splits a message into parts and marks those that ask; terms of the story
-  around the question count `story_weight` times as much, so the question decides.
-- Subjects: the services and documents a question names (lexicon.yaml `subjects`). An entry whose
-  phrasings name only other services (or only other documents) is scored down by `subject_penalty`:
-  a portal question is not answered with a VNeID entry because the other words match.
+- Long letters: `bot.focus` splits a message into parts and marks those that ask; the story around the
+  question gives at most `story_weight` of the question's coverage, so the question decides. Letters
+  have their own weights and zones (`letter_weights`, `answer_letter`...).
+- Subjects: the services and documents a question names (lexicon.yaml `subjects`). An entry whose title
+  names only other services (or only other documents) is scored down by `subject_penalty` and never
+  answered outright: a portal question is not answered with a VNeID entry because the other words match.
 Messages that name nothing at all ("giúp tôi với", "cho hỏi") are `clarify`: the engine asks back.
 """
 
@@ -82,7 +83,7 @@ class Parts:
     question_covered: float  # IDF-weighted share of the question's terms the phrasing has
     phrasing_covered: float  # share of the phrasing's terms the question has
     token_sort: float  # rapidfuzz ratio of the sorted words
-    answer_covered: float  # share of the question's terms the entry's answer text has
+    answer_covered: float  # share of the question's terms the entry as a whole has (its answer and phrasings)
     subject_conflict: bool  # the question names services/documents this entry does not
 
 
@@ -379,10 +380,6 @@ class Matcher:
         lex = self.normaliser.lexicon
         return [t for t in tokens if t not in lex.stopwords and t not in lex.vague and not t.isdigit()]
 
-    def content_words(self, text: str) -> int:
-        """Words of substance in a piece of text (not function words, not "hỏi / giúp / làm sao")."""
-        return len(self._substance(self.normaliser.tokens(text)))
-
     def is_vague(self, text: str) -> bool:
         """Asks nothing specific: every word is a function word, a filler or a word of asking."""
         folded = fold(text)
@@ -425,15 +422,16 @@ class Matcher:
         return functools.lru_cache(maxsize=128)(lambda text, variants, repair: self.normaliser.readings(text, repair=repair, max_variants=variants))
 
     def focus(self, text: str, read: Callable[[str, int, bool], list[list[str]]] | None = None) -> list[Part]:
+        """The message as weighted parts (bot.focus), counting words of substance with our lexicon."""
         read = read or self._reader()
         return focus(text, lambda part: len(self._substance(read(part, 1, False)[0])), self.thresholds.story_weight)
 
-    def rank(self, text: str, parts: list[Part] | None = None) -> Ranking:
+    def rank(self, text: str) -> Ranking:
         """All candidate entries with their best score, best first; plus the asking tokens of the best
         reading, the share of them unknown to the content, and the subjects the message names."""
         th = self.thresholds
         read = self._reader()
-        parts = parts if parts is not None else self.focus(text, read)
+        parts = self.focus(text, read)
         queries = self._queries(parts, read)
         letter = len(parts) > 1
         wq, wd, wt, wa = th.letter_weights if letter else th.weights
@@ -515,7 +513,8 @@ class Matcher:
         if not ranked:
             return Match("fallback", reason="no entry shares a word with the question", **common)
         top = ranked[0]
-        rival = next((s.score for s in ranked[1:] if not compatible(top.entry, s.entry)), 0.0)
+        rival_entry = next((s for s in ranked[1:] if not compatible(top.entry, s.entry)), None)
+        rival = rival_entry.score if rival_entry else 0.0
         suggestions = tuple(s for s in self._distinct(ranked) if not isinstance(s.entry, OutOfScope))[:3]
         if isinstance(top.entry, OutOfScope):  # closest to something we know we do not cover
             return Match("fallback", top.entry, top.score, (), reason=f"closest to out-of-scope '{top.entry.id}'", **common)
@@ -523,7 +522,7 @@ class Matcher:
         single_shared = len(content) <= 1 and self.entries_with.get(content[0] if content else "", 0) > 1
         why_not = (
             f"score {top.score:.2f} below {answer_at:.2f}" if top.score < answer_at
-            else f"lead {top.score - rival:.2f} over '{next(s.entry.id for s in ranked[1:] if not compatible(top.entry, s.entry))}' below {margin:.2f}" if top.score - rival < margin
+            else f"lead {top.score - rival:.2f} over '{rival_entry.entry.id if rival_entry else '-'}' below {margin:.2f}" if top.score - rival < margin
             else f"{unknown:.0%} of the words are unknown to the content" if unknown >= unknown_limit
             else "one word that several entries share" if single_shared
             else "the question names another service or document than this entry" if top.parts and top.parts.subject_conflict
