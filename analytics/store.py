@@ -1,9 +1,15 @@
 """Events -> SQLite, batched off the hot path, privacy-safe, fast to report on.
 
 Why this shape:
-- Answers must never wait for the disk: `record()` only appends to an in-memory queue; one writer thread
-  commits batches at least once a second (and on shutdown), so a crash loses at most the last second.
-  A locked database or a full disk is logged and retried with backoff; the bot keeps answering.
+- What a citizen was told is stored (issue 10, section 3): `stored(event)` returns a future that is done
+  once the event's transaction has committed, and the service sends the reply only then. One writer thread
+  does a group commit: whatever is queued when it wakes goes into one transaction, so under load many
+  answers share one commit and throughput holds (the cost is measured in bench/bench_durability.py).
+  `record(event)` (fire and forget) is for bulk writers: those batches wait up to `flush_interval`.
+  WAL with synchronous=NORMAL makes a committed transaction survive the process being killed (kill -9,
+  OOM); only a power cut or an OS crash can still lose the last commits.
+- A locked database or a full disk is logged and retried with backoff; the bot keeps answering (the
+  service waits only a bounded time for a commit, see bot.service).
 - Dashboards must stay under a second at a million events: each batch also updates small daily rollup
   tables (counts by day, channel, topic, kind, language, source, ward; users seen per day; guide steps
   reached; feedback), so reports read thousands of rollup rows instead of scanning every event.
@@ -20,6 +26,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future
 from dataclasses import fields
 from operator import attrgetter
 from pathlib import Path
@@ -202,15 +209,15 @@ def purge_older_than(db: sqlite_utils.Database, days: int, today: dt.date | None
 
 
 class EventStore:
-    """Queue + writer thread. `record()` is safe from any thread and never blocks on the disk."""
+    """Queue + writer thread. `record()` and `stored()` are safe from any thread and never block on the disk."""
 
     def __init__(self, path: Path | str, flush_interval: float = 1.0, max_batch: int = 5000, max_backlog: int = 1_000_000):
         self.path = Path(path)
         self.flush_interval = flush_interval
         self.max_batch = max_batch
         self.max_backlog = max_backlog
-        self._queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
-        self._pending: list[Event] = []  # taken from the queue, not yet committed
+        self._queue: queue.SimpleQueue[tuple[Event, Future | None] | None] = queue.SimpleQueue()
+        self._pending: list[tuple[Event, Future | None]] = []  # taken from the queue, not yet committed
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._forget: queue.SimpleQueue[tuple[str, threading.Event, list]] = queue.SimpleQueue()
@@ -219,12 +226,26 @@ class EventStore:
 
     # -- producer side --------------------------------------------------------------------------------------
     def record(self, event: Event) -> None:
-        self._queue.put(event)
+        """Queue an event; it is committed within `flush_interval` (bulk writers, replays)."""
+        self._queue.put((event, None))
+
+    def stored(self, event: Event) -> Future:
+        """Queue an event and get a future that is done once it is committed (or dropped by a /forget of its
+        user). The writer commits at once when such an event waits: a group commit with all else queued."""
+        done: Future = Future()
+        self._queue.put((event, done))
+        return done
+
+    @property
+    def backlog(self) -> int:
+        """Events queued or pending, not yet committed (a growing number means the disk is refusing writes)."""
+        return self._queue.qsize() + len(self._pending)
 
     def forget(self, user: str, timeout: float = 10.0) -> int:
         """Delete a user's events, including any still queued. Blocks until done (rare, explicit request)."""
         done, result = threading.Event(), []
         self._forget.put((user, done, result))
+        self._queue.put(None)  # wake the writer now rather than at the end of its interval
         if self._thread is None or not self._thread.is_alive():
             self._run_once()
         done.wait(timeout)
@@ -248,33 +269,40 @@ class EventStore:
 
     # -- writer side ----------------------------------------------------------------------------------------
     def _drain_queue(self, wait: float) -> None:
+        """Move queued events to `_pending`: wait up to `wait` seconds for more, but not a moment longer
+        once an event someone waits for (from `stored`) is among them, nor past a wake-up (None)."""
         deadline = time.monotonic() + wait
+        urgent = any(done is not None for _, done in self._pending)
         while len(self._pending) < self.max_batch:
-            remaining = deadline - time.monotonic()
+            remaining = 0.0 if urgent else deadline - time.monotonic()
             try:
                 item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:
                 return
-            if item is None:  # stop() was called: flush now rather than wait out the interval
-                return
+            if item is None:  # stop(), forget() or a waiter: act now rather than wait out the interval
+                urgent = True
+                continue
             self._pending.append(item)
+            urgent = urgent or item[1] is not None
 
     def _flush(self, db: sqlite_utils.Database) -> bool:
         if not self._pending:
             return True
         batch = self._pending[: self.max_batch]
         try:
-            write_batch(db, batch)
+            write_batch(db, [event for event, _ in batch])
         except sqlite3.Error as exc:  # locked, disk full, I/O error: keep the batch and try again later
             self.failures += 1
             log.error("analytics write failed (%s); %d event(s) kept in memory, retrying", exc, len(self._pending))
             if len(self._pending) > self.max_backlog:
                 dropped = len(self._pending) - self.max_backlog
+                _settle(self._pending[:dropped], False)
                 del self._pending[:dropped]
                 log.error("analytics backlog over %d events: dropped the %d oldest", self.max_backlog, dropped)
             return False
         del self._pending[: len(batch)]
         self.committed += len(batch)
+        _settle(batch, True)
         return True
 
     def _handle_forget(self, db: sqlite_utils.Database) -> None:
@@ -284,7 +312,8 @@ class EventStore:
             except queue.Empty:
                 return
             self._drain_queue(0)
-            self._pending = [e for e in self._pending if e.user != user]
+            _settle([item for item in self._pending if item[0].user == user], False)
+            self._pending = [item for item in self._pending if item[0].user != user]
             try:
                 result.append(forget_user(db, user))
             except sqlite3.Error as exc:
@@ -307,18 +336,21 @@ class EventStore:
         wait = self.flush_interval
         try:
             while True:
-                self._drain_queue(wait)  # up to one interval, or until a full batch is waiting
+                self._drain_queue(wait)  # up to one interval, a full batch, or at once for a waiter
                 self._handle_forget(db)
                 ok = self._flush(db)
-                while ok and len(self._pending) >= self.max_batch:  # catching up on a backlog
+                while ok and self._pending:  # a backlog, or a waiter that came in after the batch was cut
                     ok = self._flush(db)
                 wait = self.flush_interval if ok else min(wait * 2, 30.0)
+                if not ok:
+                    time.sleep(min(wait, 1.0))  # the queue may keep waking us: back off on the disk anyway
                 if self._stopping.is_set() and self._queue.empty():
                     for _ in range(5):  # final flush; a few retries if the disk is briefly unavailable
                         self._drain_queue(0)
                         if self._flush(db) and not self._pending:
                             break
                         time.sleep(0.2)
+                    _settle(self._pending, False)
                     return
         finally:
             db.conn.close()
@@ -331,3 +363,10 @@ class EventStore:
             yield from db["events"].rows
         finally:
             db.conn.close()
+
+
+def _settle(items: list[tuple[Event, Future | None]], committed: bool) -> None:
+    """Tell whoever waits for these events whether they were committed."""
+    for _, done in items:
+        if done is not None and not done.done():
+            done.set_result(committed)

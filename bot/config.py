@@ -39,6 +39,7 @@ class Settings:
     zalo_webhook_secret: str = field(default="", repr=False)
     public_url: str = ""  # where citizens reach the web chat, for links and posters (default http://host:port)
     telegram_username: str = ""  # the bot's @username for t.me links (else asked from getMe at start)
+    durable_events: bool = True  # an answer waits for its analytics event's commit (bot.service); off only to measure
 
     @classmethod
     def load(cls, env: dict[str, str] | None = None, env_file: Path | str | None = ".env") -> "Settings":
@@ -72,6 +73,7 @@ class Settings:
             zalo_webhook_secret=get("ZALO_WEBHOOK_SECRET"),
             public_url=get("DIGIGUIDE_PUBLIC_URL").rstrip("/"),
             telegram_username=get("TELEGRAM_BOT_USERNAME").lstrip("@"),
+            durable_events=get("DIGIGUIDE_DURABLE_EVENTS", "1").lower() not in ("0", "false", "no", "off"),
         )
         if not settings.salt:
             settings = settings.with_salt(load_or_create_secret(settings.db_path.parent / "salt"))

@@ -70,7 +70,7 @@ async def admin_reload(request: web.Request) -> web.Response:
     supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not supplied or not hmac.compare_digest(supplied, ctx.settings.dashboard_token):
         return web.json_response({"error": "forbidden"}, status=403)
-    ok, message = ctx.service.reload(ctx.settings.content_dir)
+    ok, message = await ctx.service.reload(ctx.settings.content_dir)
     return web.json_response({"ok": ok, "message": message, "content_version": ctx.service.kb.version}, status=200 if ok else 422)
 
 
@@ -86,9 +86,17 @@ async def _announce(app: web.Application) -> None:
 
 
 async def _install_sighup(app: web.Application) -> None:
+    """SIGHUP reloads content like POST /admin/reload: as a task, so the signal handler returns at once."""
     ctx = app[CTX]
+    tasks: set[asyncio.Task] = set()  # strong references until each reload is done (the loop keeps only weak ones)
+
+    def reload() -> None:
+        task = asyncio.ensure_future(ctx.service.reload(ctx.settings.content_dir))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
     try:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, ctx.service.reload, ctx.settings.content_dir)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
     except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests) or no signals
         pass
 
@@ -112,7 +120,7 @@ def serve(settings: Settings | None = None) -> int:
         return 1
     store = SqliteStateStore(settings.db_path)
     events = EventStore(settings.db_path).start()
-    service = ChatService(Engine(kb, store, settings.salt), events)
+    service = ChatService(Engine(kb, store, settings.salt), events, durable=settings.durable_events)
     app = build_app(settings, service)
     if generated_token:
         # Printed once, to the terminal only (never logged): the admin token for this run.

@@ -2,8 +2,17 @@
 
 Why a service: channels are async (aiohttp, python-telegram-bot) but the engine is plain, fast Python
 that writes state to SQLite. Running it on one dedicated worker thread keeps disk I/O off the event loop
-and serialises state changes (two messages from one citizen never race). Content reload swaps the engine
-atomically; in-flight work is counted so shutdown can wait for it.
+and serialises state changes (two messages from one citizen never race). In-flight work is counted so
+shutdown can wait for it.
+
+Acknowledged means stored: `handle` returns (and so the channel replies) only once the state change is
+written (the state store writes through) and the interaction's analytics event is committed
+(EventStore.stored, a group commit). If the disk refuses writes for longer than `commit_timeout`, the
+citizen still gets the answer and the event stays queued for the writer's retries: an answer is worth
+more than its statistics, and the log says so.
+
+Content reload builds the new content and its index on a thread of its own, so every channel keeps
+answering on the old content meanwhile, and swaps the engine in one assignment on the event loop.
 """
 
 from __future__ import annotations
@@ -19,11 +28,19 @@ from .knowledge import ContentError, KnowledgeBase, load_knowledge
 log = logging.getLogger("digiguide.service")
 
 
+COMMIT_TIMEOUT = 5.0  # seconds an answer waits for its event's commit before it is sent regardless
+
+
 class ChatService:
-    def __init__(self, engine: Engine, events=None):
-        """`events`: an analytics.store.EventStore (or None to record nothing, e.g. in `ask`)."""
+    def __init__(self, engine: Engine, events=None, durable: bool = True, commit_timeout: float = COMMIT_TIMEOUT):
+        """`events`: an analytics.store.EventStore (or None to record nothing, e.g. in `ask`).
+        `durable`: wait for each event's commit before answering (off only to measure what it costs)."""
         self._engine = engine
         self.events = events
+        self.durable = durable
+        self.commit_timeout = commit_timeout
+        self.unconfirmed = 0  # answers sent before their event was committed (the disk was refusing writes)
+        self._reload_lock = asyncio.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -49,26 +66,45 @@ class ChatService:
                 if outcome.event.kind == "forget":
                     await loop.run_in_executor(None, self.events.forget, outcome.event.user)
                 else:
-                    self.events.record(outcome.event)
+                    await self._store(outcome.event)
             return outcome
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
 
-    def reload(self, content_dir: Path | str) -> tuple[bool, str]:
-        """Load new content; on success swap engines, on failure keep the old one. Returns (ok, message)."""
+    async def _store(self, event) -> None:
+        if not self.durable:
+            self.events.record(event)
+            return
+        committed = asyncio.wrap_future(self.events.stored(event))
         try:
-            kb = load_knowledge(content_dir)
-        except ContentError as exc:
-            message = f"content reload rejected, keeping version {self.kb.version}:\n" + "\n".join(f"  {p}" for p in exc.problems)
-            log.error(message)
-            return False, message
-        old = self.kb.version
-        self._engine = self._engine.with_knowledge(kb)
-        message = f"content reloaded: version {old} -> {kb.version} ({len(kb.faqs)} FAQ entries, {len(kb.guides)} guides)"
-        log.info(message)
-        return True, message
+            await asyncio.wait_for(committed, self.commit_timeout)
+        except asyncio.TimeoutError:
+            self.unconfirmed += 1
+            log.warning("analytics commit took over %.0fs; answered anyway, the event stays queued (%d so far)", self.commit_timeout, self.unconfirmed)
+
+    async def reload(self, content_dir: Path | str) -> tuple[bool, str]:
+        """Load new content off the event loop; on success swap engines, on failure keep the old one.
+        Returns (ok, message). Reloads run one at a time (a second SIGHUP waits for the first)."""
+        async with self._reload_lock:
+            loop = asyncio.get_running_loop()
+            old = self.kb.version
+            try:
+                engine = await loop.run_in_executor(None, self._build, content_dir)
+            except ContentError as exc:
+                message = f"content reload rejected, keeping version {old}:\n" + "\n".join(f"  {p}" for p in exc.problems)
+                log.error(message)
+                return False, message
+            self._engine = engine  # one assignment on the loop: a message sees the old engine or the new
+            kb = engine.kb
+            message = f"content reloaded: version {old} -> {kb.version} ({len(kb.faqs)} FAQ entries, {len(kb.guides)} guides)"
+            log.info(message)
+            return True, message
+
+    def _build(self, content_dir: Path | str) -> Engine:
+        """The new content and its index (the slow part, about 200 ms): on a worker thread."""
+        return self._engine.with_knowledge(load_knowledge(content_dir))
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until no interaction is being handled (graceful shutdown)."""
