@@ -216,7 +216,7 @@ class EventStore:
         self.flush_interval = flush_interval
         self.max_batch = max_batch
         self.max_backlog = max_backlog
-        self._queue: queue.SimpleQueue[tuple[Event, Future | None] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Event, Future | None, float] | None] = queue.SimpleQueue()
         self._pending: list[tuple[Event, Future | None]] = []  # taken from the queue, not yet committed
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -227,13 +227,16 @@ class EventStore:
     # -- producer side --------------------------------------------------------------------------------------
     def record(self, event: Event) -> None:
         """Queue an event; it is committed within `flush_interval` (bulk writers, replays)."""
-        self._queue.put((event, None))
+        self._queue.put((event, None, 0.0))
 
-    def stored(self, event: Event) -> Future:
+    def stored(self, event: Event, linger: float = 0.0) -> Future:
         """Queue an event and get a future that is done once it is committed (or dropped by a /forget of its
-        user). The writer commits at once when such an event waits: a group commit with all else queued."""
+        user). The writer commits at once when such an event waits: a group commit with all else queued.
+
+        `linger`: the caller knows more events are coming (answers still being worked out): the writer may
+        wait that long for them, so that they share one commit. Zero (nothing else coming) commits now."""
         done: Future = Future()
-        self._queue.put((event, done))
+        self._queue.put((event, done, linger))
         return done
 
     @property
@@ -269,21 +272,28 @@ class EventStore:
 
     # -- writer side ----------------------------------------------------------------------------------------
     def _drain_queue(self, wait: float) -> None:
-        """Move queued events to `_pending`: wait up to `wait` seconds for more, but not a moment longer
-        once an event someone waits for (from `stored`) is among them, nor past a wake-up (None)."""
+        """Move queued events to `_pending`: wait up to `wait` seconds for more, but once an event someone
+        waits for (from `stored`) is among them, only as long as the latest such event's `linger` allows
+        (bounded from the first one's arrival), and never past a wake-up (None)."""
         deadline = time.monotonic() + wait
-        urgent = any(done is not None for _, done in self._pending)
+        if any(done is not None for _, done in self._pending):
+            deadline = time.monotonic()  # a retry after a failure: whoever waits has waited enough
+        first_waiter = None
         while len(self._pending) < self.max_batch:
-            remaining = 0.0 if urgent else deadline - time.monotonic()
+            remaining = deadline - time.monotonic()
             try:
                 item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:
                 return
-            if item is None:  # stop(), forget() or a waiter: act now rather than wait out the interval
-                urgent = True
+            if item is None:  # stop(), forget(): act now rather than wait out the interval
+                deadline = time.monotonic()
                 continue
-            self._pending.append(item)
-            urgent = urgent or item[1] is not None
+            event, done, linger = item
+            self._pending.append((event, done))
+            if done is not None:
+                now = time.monotonic()
+                first_waiter = first_waiter or now
+                deadline = min(deadline, first_waiter + linger) if linger > 0 else now
 
     def _flush(self, db: sqlite_utils.Database) -> bool:
         if not self._pending:
