@@ -26,7 +26,12 @@ CHROMIUM ?= /usr/bin/chromium
 $(CHROMIUM):
 	@command -v apt-get >/dev/null && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium not installed: browser tests will be skipped"
 
-test: $(STAMP) $(CHROMIUM)
+# The poster test rasterises a PDF with poppler's pdftoppm; install it the same way.
+PDFTOPPM ?= /usr/bin/pdftoppm
+$(PDFTOPPM):
+	@command -v apt-get >/dev/null && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; } || echo "poppler-utils not installed: the PDF rasterising test will be skipped"
+
+test: $(STAMP) $(CHROMIUM) $(PDFTOPPM)
 	$(PY) -m bot check
 	$(PY) -m pytest
 

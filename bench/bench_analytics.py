@@ -119,6 +119,10 @@ def main() -> None:
                 print(f"  dashboard {name:<40} {seconds * 1000:7.0f} ms {'OK' if seconds < 1 else 'OVER 1 s'}")
         except ImportError:
             print("  dashboard: not available")
+        from bench_outreach import bench_outreach  # noqa: E402
+
+        for name, seconds in bench_outreach(path):
+            print(f"  {name:<48} {seconds * 1000:7.0f} ms {'OK' if seconds < 1 else 'OVER 1 s'}")
 
         questions = [i.q for i in load_devset()]
         time.sleep(5)  # let the dashboard server's last checkpoint finish: it would skew the first pair

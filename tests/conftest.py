@@ -1,3 +1,4 @@
+import os
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,14 @@ from bot.state import MemoryStateStore
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "content"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_outside_the_checkout(tmp_path_factory):
+    """Commands the tests run (`bot ask`, `bot links`, ...) keep their database and salt next to
+    DIGIGUIDE_DB: point it into pytest's temporary folder, so no test writes into the checkout. A test
+    that needs its own database passes its own DIGIGUIDE_DB."""
+    os.environ["DIGIGUIDE_DB"] = str(tmp_path_factory.mktemp("data") / "digiguide.db")
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,9 @@
 uses it: log in, read the charts, filter by topic, download a CSV, resolve an unanswered question group, open
 and print the weekly summary; and on a phone, log in through the printed link.
 
-Screenshots for people to look at: /tmp/dash.png (1280x900), /tmp/dash_phone.png (390x844),
-/tmp/dash_weekly.png. No browser download: the system's Chromium (webutil.launch_chromium) is used.
+Screenshots for people to look at, in each test's own folder (pytest keeps the last three runs under
+/tmp/pytest-of-<user>/): dash.png (1280x900), dash_phone.png (390x844), dash_weekly.png. No browser
+download: the system's Chromium (webutil.launch_chromium) is used.
 """
 
 from __future__ import annotations
@@ -121,8 +122,8 @@ async def test_official_reads_filters_downloads_and_resolves(desktop, events, kb
         assert await painted_pixels(page, canvas) > 500, canvas
     expected = summarise(events, since=since, until=until)
     assert await kpi(page, "questions") == expected["totals"]["questions"]
-    await page.screenshot(path="/tmp/dash.png")
-    await page.screenshot(path="/tmp/dash_full.png", full_page=True)
+    await page.screenshot(path=tmp_path / "dash.png")
+    await page.screenshot(path=tmp_path / "dash_full.png", full_page=True)
 
     # weekly bars: another series, same charts
     await page.get_by_role("button", name="Theo tuần").click()
@@ -168,19 +169,19 @@ async def test_official_reads_filters_downloads_and_resolves(desktop, events, kb
     # the weekly summary: one A4 page
     await page.get_by_role("link", name="Tóm tắt tuần").click()
     await expect(page.locator(".sheet h1")).to_contain_text(re.compile(r"Tóm tắt tuần 2025-W\d\d"))
-    await page.screenshot(path="/tmp/dash_weekly.png", full_page=True)
+    await page.screenshot(path=tmp_path / "dash_weekly.png", full_page=True)
     pdf = await page.pdf(format="A4", print_background=True)
     assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
 
 
-async def test_phone_login_link_and_layout(phone):
+async def test_phone_login_link_and_layout(phone, tmp_path):
     page = phone.page
     await page.goto(phone.site + f"/dashboard/login#token={TOKEN}")  # the link `serve` prints
     await loaded(page)
     assert "#token" not in page.url and TOKEN not in page.url
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # nothing sticks out
-    await page.screenshot(path="/tmp/dash_phone.png")
-    await page.screenshot(path="/tmp/dash_phone_full.png", full_page=True)
+    await page.screenshot(path=tmp_path / "dash_phone.png")
+    await page.screenshot(path=tmp_path / "dash_phone_full.png", full_page=True)
     await page.get_by_role("link", name="English").click()
     await loaded(page)
     await expect(page.locator("html")).to_have_attribute("lang", "en")

@@ -4,8 +4,9 @@ print layout (A4, one poster a page, nothing cut off, QR codes visible and of fu
 on screen scan back to the exact links (zxing-cpp on a screenshot), and that the strict CSP holds (no
 console errors).
 
-Screenshots for people to look at: /tmp/outreach_groups.png, /tmp/outreach_poster.png (the poster as
-printed), /tmp/outreach_posters.pdf (Chromium's print of all of a group's posters).
+Screenshots for people to look at, in each test's own folder (pytest keeps the last three runs under
+/tmp/pytest-of-<user>/): outreach_groups.png, outreach_poster.png (the poster as printed),
+outreach_posters.pdf (Chromium's print of all of a group's posters).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def decode(png: bytes) -> list[str]:
     return sorted(r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png))))
 
 
-async def test_groups_page_from_the_top_bar(browser, kb):
+async def test_groups_page_from_the_top_bar(browser, kb, tmp_path):
     page, site, _ = browser
     link = page.locator('nav a[href="/dashboard/groups"]')
     await expect(link).to_have_count(1)
@@ -89,7 +90,7 @@ async def test_groups_page_from_the_top_bar(browser, kb):
     await group.locator("summary").click()
     await expect(group.locator("table.links-table tbody tr")).to_have_count(len(kb.guides) + 1)  # + the menu
     await expect(group.get_by_text("ID1 XH2", exact=True)).to_be_visible()
-    await page.screenshot(path="/tmp/outreach_groups.png", full_page=True)
+    await page.screenshot(path=tmp_path / "outreach_groups.png", full_page=True)
     async with page.expect_download() as info:
         await page.locator("#by-group a.csv").click()
     download = await info.value
@@ -99,7 +100,7 @@ async def test_groups_page_from_the_top_bar(browser, kb):
     await expect(page.locator("article.poster")).to_have_count(len(kb.guides))
 
 
-async def test_posters_print_on_a4_one_per_page(browser, kb):
+async def test_posters_print_on_a4_one_per_page(browser, kb, tmp_path):
     page, site, _ = browser
     await page.goto(f"{site}/dashboard/groups/{GROUP}/posters")
     await page.evaluate("document.fonts.ready")
@@ -129,13 +130,13 @@ async def test_posters_print_on_a4_one_per_page(browser, kb):
         assert len(p["qrs"]) == 2 and all(q["shown"] and q["inside"] and abs(q["w"] - 50 * MM) < 1 and abs(q["h"] - 50 * MM) < 1 for q in p["qrs"]), p
         assert p["code"] == f'{kb.guides[p["guide"]].code} XH2' and p["codeFits"], p
     pdf = await page.pdf(prefer_css_page_size=True, print_background=True)
-    Path("/tmp/outreach_posters.pdf").write_bytes(pdf)
+    (tmp_path / "outreach_posters.pdf").write_bytes(pdf)
     pages = len(re.findall(rb"/Type\s*/Page(?!s)\b", pdf))
     boxes = {tuple(round(float(v)) for v in b.split()) for b in re.findall(rb"/MediaBox\s*\[([^\]]*)\]", pdf)}
     assert pages == len(kb.guides) and boxes == {(0, 0, 595, 842)}, (pages, boxes)
 
 
-async def test_poster_codes_scan_from_the_screen(browser):
+async def test_poster_codes_scan_from_the_screen(browser, tmp_path):
     page, site, _ = browser
     await page.goto(f"{site}/dashboard/groups/{GROUP}/poster/fees-pay-portal")
     await page.evaluate("document.fonts.ready")
@@ -143,7 +144,7 @@ async def test_poster_codes_scan_from_the_screen(browser):
     shot = await poster.screenshot()
     assert decode(shot) == sorted([f"https://t.me/{BOT}?start=g-fees-pay-portal__{GROUP}", f"{WEB}/?start=g-fees-pay-portal__{GROUP}"])
     await page.emulate_media(media="print")
-    printed = await poster.screenshot(path="/tmp/outreach_poster.png")
+    printed = await poster.screenshot(path=tmp_path / "outreach_poster.png")
     assert len(decode(printed)) == 2
     await page.emulate_media(media="screen")
     # the print button prints (window.print replaced, since headless Chromium has no print dialog)

@@ -1,6 +1,6 @@
 """Results per working group and ward (analytics/outreach_report.py) on a generated data set with known counts
-(tests/outreach_data.py), a small hand-made case that pins the definitions, `python -m analytics groups`,
-and the speed at a million events (/tmp/a1m.db, when the benchmark left it there)."""
+(tests/outreach_data.py), a small hand-made case that pins the definitions, `python -m analytics groups`
+(its speed at a million events is measured by bench/bench_outreach.py in `make bench`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,6 @@ from bot.engine import Event
 from outreach_data import GROUP_WARDS, GUIDES, OLD_GROUP, START, VIETNAM, generate_events, iso_week, summarise
 
 ROOT = Path(__file__).resolve().parent.parent
-A1M = Path("/tmp/a1m.db")
 METRICS = ("new_citizens", "questions", "answered", "guides_started", "guides_finished")
 
 
@@ -247,65 +245,3 @@ def test_cli_errors(tmp_path):
     assert bad.returncode == 2 and "not a date" in bad.stderr
     reversed_range = run_cli("--db", str(tmp_path / "nope.db"), "--since", "2025-03-10", "--until", "2025-03-01")
     assert reversed_range.returncode == 2 and "is after" in reversed_range.stderr
-
-
-# -- speed at a million events ---------------------------------------------------------------------------------
-
-def timed(fn, runs: int = 3) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def default_view(db: sqlite_utils.Database) -> Filters:
-    """What /dashboard/groups shows first: the last 12 weeks that have data."""
-    last = dt.date.fromisoformat(db.execute("select max(day) from daily").fetchone()[0])
-    return Filters(since=last - dt.timedelta(days=last.weekday(), weeks=11), until=last)
-
-
-@pytest.mark.skipif(not A1M.exists(), reason="needs the benchmark's million events at /tmp/a1m.db (bench/run_all.py)")
-def test_speed_on_a_million_events(kb, tmp_path, capsys):
-    """Each view under a second: on /tmp/a1m.db as it is (its links carry no group), and on a copy where
-    most linked citizens and a fifth of the others came through a working group (about 60,000 of 200,000)."""
-    pages = {g.id: len(g.steps) for g in kb.guides.values()}
-    source = sqlite3.connect(f"{A1M.as_uri()}?mode=ro", uri=True)  # read-only: the benchmark's file stays as it is
-    timings = {}
-    try:
-        db = sqlite_utils.Database(source)
-        for name, f in (("a1m default view", default_view(db)), ("a1m all time", Filters())):
-            timings[name] = timed(lambda: orr.outreach(db, kb.working_groups, pages, f))
-        copy = tmp_path / "groups1m.db"
-        with sqlite3.connect(copy) as target:
-            source.backup(target)
-    finally:
-        source.close()
-    conn = sqlite3.connect(copy)
-    groups = sorted(kb.working_groups)
-    conn.create_function("grp", 1, lambda u: groups[int(u[:4], 16) % len(groups)], deterministic=True)
-    with conn:
-        conn.execute("update daily_users set source = source || '__' || grp(user) where source != '' and unicode(substr(user, 5, 1)) % 5 != 0")
-        conn.execute("update daily_users set source = 'menu__' || grp(user) where source = '' and unicode(substr(user, 6, 1)) % 5 = 0")
-        # the daily rollup has no user: give its linked questions a group, and some unlinked ones a group menu
-        conn.execute("update daily set source = source || '__' || ? where source != ''", [groups[0]])
-        conn.execute("update daily set source = 'menu__' || ? where source = '' and ward = 'tam-son'", [groups[1]])
-    conn.close()
-    db = connect(copy)
-    try:
-        linked = db.execute("select count(distinct user) from daily_users where instr(source, '__') > 0").fetchone()[0]
-        assert linked > 40_000
-        for name, f in (("groups default view", default_view(db)), ("groups all time", Filters())):
-            timings[name] = timed(lambda: orr.outreach(db, kb.working_groups, pages, f))
-        data = orr.outreach_plain(db, kb.working_groups, pages, Filters())
-        assert sum(r["new_citizens"] for r in data["groups"]) > 10_000 and sum(r["questions"] for r in data["groups"]) > 10_000
-    finally:
-        db.conn.close()
-    with capsys.disabled():
-        print("\n" + "  ".join(f"{k}: {v:.2f} s" for k, v in timings.items()))
-    # The benchmark's own data, and what the page shows first, stay under a second. All time on the
-    # group-heavy copy is the worst case (three scans of 225,000-260,000 rollup rows): about 1 s on this
-    # 2-core machine, so it gets some room for a busy CI box.
-    assert timings["a1m default view"] < 1.0 and timings["a1m all time"] < 1.0, timings
-    assert timings["groups default view"] < 1.0 and timings["groups all time"] < 1.5, timings

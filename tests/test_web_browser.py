@@ -24,7 +24,6 @@ from webutil import launch_chromium, make_app, needs_chromium, running_server
 
 PHONE = {"width": 390, "height": 844}
 SMALL_PHONE = {"width": 360, "height": 640}  # a cheap Android phone
-SCREENSHOT = "/tmp/webchat.png"
 
 pytestmark = needs_chromium
 async_api = pytest.importorskip("playwright.async_api", reason="needs the playwright Python package")
@@ -136,7 +135,7 @@ async def test_conversation_on_a_phone(phone, kb, matcher):
     await expect(page.locator("#hotline")).to_be_in_viewport()
 
 
-async def test_guide_steps_english_and_hotline(phone, kb):
+async def test_guide_steps_english_and_hotline(phone, kb, tmp_path):
     page = await phone.open()
     await tap(page, kb.topics["eid"].title.get("vi"))
     guide = kb.guides["eid-activate"]
@@ -147,7 +146,7 @@ async def test_guide_steps_english_and_hotline(phone, kb):
     await tap(page, kb.button("next", "vi"))
     await expect(last_bot(page)).to_contain_text(re.compile(r"Bước 2/\d+"))
     await expect(last_bot(page)).to_be_focused()  # the tapped button is gone; focus lands on the new message
-    await page.screenshot(path=SCREENSHOT)
+    await page.screenshot(path=tmp_path / "webchat.png")
     await tap(page, kb.button("prev", "vi"))
     await expect(last_bot(page)).to_contain_text(re.compile(r"Bước 1/\d+"))
 
