@@ -15,9 +15,15 @@ Routes (all registered by `setup`; every one but the login page and the static f
 
 Security
 - Login compares the token with settings.dashboard_token in constant time; an empty setting refuses every
-  login. Failed logins are rate-limited per client address. The session is a random id in an HttpOnly,
-  SameSite=Strict cookie with Path=/dashboard (Secure when the request came over https); the server keeps
-  the sessions in memory (a restart logs everyone out), by the id's SHA-256, with idle and absolute expiry.
+  login. Every check of the token (this form, POST /admin/reload) goes through the server's one lockout,
+  bot.secrets_guard: per real client address (bot.clientinfo believes a trusted proxy's X-Forwarded-For),
+  growing while the client keeps guessing, and while it lasts even the right token gets 429 with
+  Retry-After. The session is a random id in an HttpOnly, SameSite=Strict cookie with Path=/dashboard
+  (Secure when the browser's request was https, directly or as a trusted proxy's X-Forwarded-Proto says);
+  the server keeps the sessions in memory (a restart logs everyone out), by the id's SHA-256, with idle and
+  absolute expiry. A session id is 256 random bits, not something to guess: an unknown one is a lapsed
+  session and is not counted against the client, so an official who is logged in keeps working while a
+  guesser at the same address is locked out.
 - Without a session, pages redirect to the login and data (API, CSV) answers 401. Unknown paths under
   /dashboard/ do the same, so nothing about the routes leaks before login.
 - Every POST (login, logout, mark) must come from this host (Origin, or Referer when there is no Origin);
@@ -61,7 +67,7 @@ import os
 import re
 import secrets
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -76,6 +82,7 @@ from aiohttp import web
 from bot import httpsec
 from bot.channels.base import ServerContext
 from bot.knowledge import KnowledgeBase
+from bot.secrets_guard import check_secret, shared_throttle
 
 from . import report as rpt
 from .store import VIETNAM, connect
@@ -89,7 +96,6 @@ LANG_COOKIE = "dg_lang"
 SESSION_IDLE = 8 * 3600
 SESSION_LIFETIME = 24 * 3600
 MAX_SESSIONS = 1000
-LOGIN_RATE, LOGIN_PER = 10, 60.0  # failed logins per client address
 MAX_BODY = 64 * 1024
 NONE_VALUE = "_"  # a filter value meaning "not set" (report.Filters' "")
 FILTER_KEYS = ("since", "until", "channel", "topic", "ward", "source")
@@ -127,7 +133,7 @@ T: dict[str, dict[str, str]] = {
         "app": "DigiGuide", "title": "Bảng điều khiển", "switch": "English", "switch_lang": "en",
         "login_title": "Đăng nhập bảng điều khiển", "token": "Mã truy cập", "login": "Đăng nhập",
         "login_help": "Mã truy cập do người quản trị máy chủ cung cấp (biến DIGIGUIDE_DASHBOARD_TOKEN, hoặc đường dẫn in ra khi khởi động máy chủ).",
-        "wrong_token": "Mã truy cập không đúng.", "too_many": "Thử sai quá nhiều lần. Vui lòng đợi một phút rồi thử lại.",
+        "wrong_token": "Mã truy cập không đúng.", "too_many": "Thử sai quá nhiều lần. Vui lòng đợi {minutes} phút rồi thử lại.",
         "disabled": "Bảng điều khiển chưa được bật: máy chủ chưa có mã truy cập.",
         "forbidden": "Yêu cầu bị từ chối (không đến từ trang này). Hãy tải lại trang rồi thử lại.",
         "logout": "Đăng xuất", "weekly": "Tóm tắt tuần", "dashboard": "Bảng điều khiển",
@@ -172,7 +178,7 @@ T: dict[str, dict[str, str]] = {
         "app": "DigiGuide", "title": "Dashboard", "switch": "Tiếng Việt", "switch_lang": "vi",
         "login_title": "Dashboard login", "token": "Access token", "login": "Log in",
         "login_help": "The access token comes from the server's administrator (DIGIGUIDE_DASHBOARD_TOKEN, or the link printed when the server starts).",
-        "wrong_token": "That token is not right.", "too_many": "Too many failed attempts. Please wait a minute and try again.",
+        "wrong_token": "That token is not right.", "too_many": "Too many failed attempts. Please wait {minutes} min and try again.",
         "disabled": "The dashboard is off: the server has no access token.",
         "forbidden": "Request refused (it did not come from this page). Reload the page and try again.",
         "logout": "Log out", "weekly": "Weekly summary", "dashboard": "Dashboard",
@@ -268,35 +274,6 @@ class Sessions:
 
     def __len__(self) -> int:
         return len(self._sessions)
-
-
-class LoginThrottle:
-    """At most `limit` failed logins per client address in `per` seconds; checked before the token is."""
-
-    def __init__(self, limit: int = LOGIN_RATE, per: float = LOGIN_PER, max_keys: int = 10_000):
-        self.limit, self.per, self.max_keys = limit, per, max_keys
-        self._failures: OrderedDict[str, deque] = OrderedDict()
-
-    def blocked(self, key: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        times = self._failures.get(key)
-        while times and now - times[0] > self.per:
-            times.popleft()
-        return bool(times) and len(times) >= self.limit
-
-    def failed(self, key: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        self._failures.setdefault(key, deque()).append(now)
-        self._failures.move_to_end(key)
-        if len(self._failures) > self.max_keys:
-            self._failures.popitem(last=False)
-
-
-def token_matches(supplied: str, expected: str) -> bool:
-    """Constant-time comparison; an unset token never matches."""
-    if not expected or not supplied:
-        return False
-    return hmac.compare_digest(supplied.encode("utf-8"), expected.encode("utf-8"))
 
 
 def same_origin(request: web.Request) -> bool:
@@ -593,7 +570,6 @@ class Dashboard:
     def __init__(self, ctx: ServerContext, workers: int = 4):
         self.ctx = ctx
         self.sessions = Sessions()
-        self.throttle = LoginThrottle()
         self.assets, self.version = load_assets()
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dashboard")
         self.cache = ResultCache(cache_ttl())
@@ -730,12 +706,12 @@ class Dashboard:
         token, target = str(form.get("token", "")), safe_next(str(form.get("next", "")))
         if not self.ctx.settings.dashboard_token:
             return self.html_page(request, self.render_login(request, lang, "disabled"), 403)
-        client = request.remote or "?"
-        if self.throttle.blocked(client):
-            return self.html_page(request, self.render_login(request, lang, "too_many"), 429)
-        if not token_matches(token, self.ctx.settings.dashboard_token):
-            self.throttle.failed(client)
-            log.warning("dashboard: failed login from %s", client)
+        verdict = check_secret(request, token, self.ctx.settings.dashboard_token, "dashboard login")
+        if verdict.locked:
+            response = self.html_page(request, self.render_login(request, lang, "too_many", wait=verdict.retry_after), 429)
+            response.headers["Retry-After"] = str(verdict.retry_after)
+            return response
+        if not verdict.ok:
             return self.html_page(request, self.render_login(request, lang, "wrong_token"), 403)
         self.sessions.drop(request.cookies.get(COOKIE))  # a new id at every login (no session fixation)
         sid, _ = self.sessions.new()
@@ -919,10 +895,12 @@ class Dashboard:
             f'<button type="submit">{e(t["logout"])}</button></form></nav></header>'
         )
 
-    def render_login(self, request: web.Request, lang: str, problem: str | None) -> str:
+    def render_login(self, request: web.Request, lang: str, problem: str | None, wait: int = 0) -> str:
+        """The login form, with `problem` (a key of T) above it; `wait` seconds of a lockout, for "too_many"."""
         t = T[lang]
         nxt = safe_next(request.query.get("next")) if request.method == "GET" else PREFIX + "/"
-        message = f'<p class="problem" role="alert">{e(t[problem])}</p>' if problem else ""
+        text = t[problem].replace("{minutes}", str(max(1, -(-wait // 60)))) if problem else ""
+        message = f'<p class="problem" role="alert">{e(text)}</p>' if problem else ""
         if not self.ctx.settings.dashboard_token:
             message = f'<p class="problem" role="alert">{e(t["disabled"])}</p>'
         return (
@@ -1231,6 +1209,7 @@ def setup(app: web.Application, ctx: ServerContext) -> Dashboard:
     """Register the dashboard's routes on the server's application."""
     dash = Dashboard(ctx)
     app[DASHBOARD] = dash
+    shared_throttle(app)  # the login checks the token through the server's one lockout (bot.secrets_guard)
     r = app.router
     r.add_get(PREFIX, dash.root)
     r.add_get(PREFIX + "/", dash.page)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from .clientinfo import IPNetwork, parse_networks
 from .knowledge import DEFAULT_CONTENT_DIR
 
 SECRET_FIELDS = {"salt", "dashboard_token", "telegram_token", "telegram_webhook_secret", "zalo_token", "zalo_webhook_secret"}
@@ -39,6 +40,8 @@ class Settings:
     zalo_webhook_secret: str = field(default="", repr=False)
     public_url: str = ""  # where citizens reach the web chat, for links and posters (default http://host:port)
     telegram_username: str = ""  # the bot's @username for t.me links (else asked from getMe at start)
+    # reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (bot/clientinfo.py); () = none
+    trusted_proxies: tuple[IPNetwork, ...] = ()
     durable_events: bool = True  # an answer waits for its analytics event's commit (bot.service); off only to measure
 
     @classmethod
@@ -56,6 +59,10 @@ class Settings:
             raise SettingsError(f"DIGIGUIDE_PORT must be a number, got {get('DIGIGUIDE_PORT')!r}") from exc
         if not 0 <= port <= 65535:
             raise SettingsError(f"DIGIGUIDE_PORT must be between 0 and 65535, got {port}")
+        try:
+            trusted_proxies = parse_networks(get("DIGIGUIDE_TRUSTED_PROXIES"))
+        except ValueError as exc:
+            raise SettingsError(f"DIGIGUIDE_TRUSTED_PROXIES: {exc}") from exc
         settings = cls(
             host=get("DIGIGUIDE_HOST", "127.0.0.1"),
             port=port,
@@ -73,6 +80,7 @@ class Settings:
             zalo_webhook_secret=get("ZALO_WEBHOOK_SECRET"),
             public_url=get("DIGIGUIDE_PUBLIC_URL").rstrip("/"),
             telegram_username=get("TELEGRAM_BOT_USERNAME").lstrip("@"),
+            trusted_proxies=trusted_proxies,
             durable_events=get("DIGIGUIDE_DURABLE_EVENTS", "1").lower() not in ("0", "false", "no", "off"),
         )
         if not settings.salt:
@@ -95,7 +103,10 @@ class Settings:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = ("set" if value else "not set") if f.name in SECRET_FIELDS else str(value)
+            if f.name in SECRET_FIELDS:
+                out[f.name] = "set" if value else "not set"
+            else:
+                out[f.name] = ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
         return out
 
 

@@ -8,7 +8,6 @@ new module plus one line here.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import secrets
 import signal
@@ -22,10 +21,12 @@ from analytics.store import EventStore
 
 from .channels import telegram, web as webchat, zalo
 from .channels.base import ChannelStatus, ServerContext
+from .clientinfo import forwarded_middleware
 from .config import Settings
 from .engine import Engine
 from .knowledge import ContentError, load_knowledge
 from .logs import configure_logging
+from .secrets_guard import check_bearer, shared_throttle
 from .service import ChatService
 from .state import SqliteStateStore
 
@@ -37,6 +38,9 @@ CTX = web.AppKey("ctx", ServerContext)
 
 def build_app(settings: Settings, service: ChatService) -> web.Application:
     app = web.Application(client_max_size=64 * 1024)
+    if settings.trusted_proxies:  # first, so every handler and later middleware sees the real client
+        app.middlewares.append(forwarded_middleware(settings.trusted_proxies))
+    shared_throttle(app)  # the one lockout for every check of a secret (admin reload, dashboard login)
     ctx = ServerContext(settings=settings, service=service)
     app[CTX] = ctx
     app.router.add_get("/healthz", healthz)
@@ -65,10 +69,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def admin_reload(request: web.Request) -> web.Response:
-    """Reload content without a restart (same as SIGHUP). Needs `Authorization: Bearer <dashboard token>`."""
+    """Reload content without a restart (same as SIGHUP). Needs `Authorization: Bearer <dashboard token>`,
+    checked through the same lockout as the dashboard's login (bot.secrets_guard): 429 while locked out."""
     ctx = request.app[CTX]
-    supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not supplied or not hmac.compare_digest(supplied, ctx.settings.dashboard_token):
+    verdict = check_bearer(request, ctx.settings.dashboard_token, "admin reload")
+    if verdict.locked:
+        return web.json_response({"error": "too many failed attempts", "retry_after": verdict.retry_after}, status=429, headers={"Retry-After": str(verdict.retry_after)})
+    if not verdict.ok:
         return web.json_response({"error": "forbidden"}, status=403)
     ok, message = await ctx.service.reload(ctx.settings.content_dir)
     return web.json_response({"ok": ok, "message": message, "content_version": ctx.service.kb.version}, status=200 if ok else 422)
