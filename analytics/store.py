@@ -14,7 +14,8 @@ Why this shape:
   tables (counts by day, channel, topic, kind, language, source, ward; users seen per day; guide steps
   reached; feedback), so reports read thousands of rollup rows instead of scanning every event.
 - Nothing identifying is stored: events arrive with a salted user hash and redacted, folded text
-  (bot.engine builds them that way); `forget()` removes a citizen's events and per-user rows.
+  (bot.engine builds them that way); `forget()` removes a citizen's events, per-user rows and their share
+  of the question and feedback rollups (forget_user).
 """
 
 from __future__ import annotations
@@ -186,14 +187,64 @@ def write_batch(db: sqlite_utils.Database, events: list[Event]) -> None:
         )
 
 
+# What one citizen's events added to daily_questions and daily_feedback: write_batch's keys, in SQL.
+_QUESTIONS_OF = """select day, question_key, coalesce(topic, ''), kind, channel, coalesce(ward, ''), count(*) from events
+    where user = ? and question_key is not null and question_key != '' group by 1, 2, 3, 4, 5, 6"""
+_FEEDBACK_OF = """select day, entry_id, sum(feedback = 'up'), sum(feedback = 'down') from events
+    where user = ? and feedback in ('up', 'down') and entry_id is not null and entry_id != '' group by 1, 2"""
+_QUESTION_ROW = "day = ? and question_key = ? and topic = ? and kind = ? and channel = ? and ward = ?"
+_SECURE_DELETE = {0: "off", 1: "on", 2: "fast"}
+
+
 def forget_user(db: sqlite_utils.Database, user: str) -> int:
-    """Delete a citizen's events and per-user rows; anonymous daily counts stay. Returns events deleted."""
-    with db.conn:
-        db.conn.execute("begin")
-        deleted = db.conn.execute("delete from events where user = ?", [user]).rowcount
-        db.conn.execute("delete from daily_users where user = ?", [user])
-        db.conn.execute("delete from daily_guide where user = ?", [user])
+    """Delete everything kept of one citizen, in one transaction. Returns events deleted.
+
+    Their events and their rows of daily_users and daily_guide go; what their events added to
+    daily_questions (whose keys are their own words) and daily_feedback is taken off again, rows left at
+    zero deleted, while the same question asked by others keeps their count; a triage mark on a question
+    key that nobody else asked goes with it. Only `daily` keeps them, as anonymous counts by day, channel,
+    topic, kind, language, source and ward. The deleted content is overwritten (secure_delete, whatever
+    SQLite's build default) and the write-ahead log checkpointed and truncated, so no old copy of a page
+    stays in the files either."""
+    conn = db.conn
+    secure = conn.execute("pragma secure_delete").fetchone()[0]
+    conn.execute("pragma secure_delete = on")
+    try:
+        with conn:
+            conn.execute("begin immediate")
+            questions = conn.execute(_QUESTIONS_OF, [user]).fetchall()
+            feedback = conn.execute(_FEEDBACK_OF, [user]).fetchall()
+            deleted = conn.execute("delete from events where user = ?", [user]).rowcount
+            conn.execute("delete from daily_users where user = ?", [user])
+            conn.execute("delete from daily_guide where user = ?", [user])
+            _take_off_questions(conn, questions)
+            _take_off_feedback(conn, feedback)
+    finally:
+        conn.execute(f"pragma secure_delete = {_SECURE_DELETE.get(secure, 'on')}")
+    busy = conn.execute("pragma wal_checkpoint(truncate)").fetchone()[0]
+    if busy:  # a long report still reads an older snapshot: the next checkpoint overwrites those pages
+        log.warning("forget: the write-ahead log could not be truncated yet (a reader is busy)")
     return deleted
+
+
+def _take_off_questions(conn: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Subtract a citizen's counts from daily_questions; delete rows left at zero and orphaned marks."""
+    conn.executemany(f"update daily_questions set n = n - ? where {_QUESTION_ROW}", [(n, *key) for *key, n in rows])
+    conn.executemany(f"delete from daily_questions where {_QUESTION_ROW} and n <= 0", [tuple(key) for *key, _ in rows])
+    for key in {key[1] for *key, _ in rows}:
+        if conn.execute("select 1 from cluster_marks where question_key = ?", [key]).fetchone() is None:
+            continue  # the usual case: only a key an official marked is looked for among everybody's questions
+        if conn.execute("select 1 from daily_questions where question_key = ? limit 1", [key]).fetchone() is None:
+            conn.execute("delete from cluster_marks where question_key = ?", [key])
+
+
+def _take_off_feedback(conn: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Subtract a citizen's 👍/👎 from daily_feedback; delete rows left with none."""
+    conn.executemany(
+        "update daily_feedback set up = max(up - ?, 0), down = max(down - ?, 0) where day = ? and entry_id = ?",
+        [(up, down, day, entry) for day, entry, up, down in rows],
+    )
+    conn.executemany("delete from daily_feedback where day = ? and entry_id = ? and up = 0 and down = 0", [(day, entry) for day, entry, _, _ in rows])
 
 
 def purge_older_than(db: sqlite_utils.Database, days: int, today: dt.date | None = None) -> int:

@@ -16,9 +16,10 @@ from .knowledge import FAQ, Guide, KnowledgeBase, OutOfScope
 from .matcher import Match, Matcher
 from .outreach import PayloadError, StartLink, match_code, parse_payload
 from .privacy import hash_user
+from .redact import redact, redacted_key
 from .replies import Reply, split_reply
 from .state import StateStore, UserState
-from .text import clean, fold, has_vietnamese_marks, redact
+from .text import clean, fold, has_vietnamese_marks
 
 DEFAULT_MAX_LEN = 4096
 
@@ -106,7 +107,7 @@ class Engine:
             self._start(turn, incoming.start_payload)
         else:
             text = clean(incoming.text or "")
-            redacted = redact(text)
+            redacted = redact(text)  # what is stored; the matcher reads `text`, so redaction never costs an answer
             question = fold(redacted) or None
             question_key = self._question_key(redacted) if question else None
             self._text(turn, text)
@@ -138,9 +139,12 @@ class Engine:
         return Outcome(split, event, turn.match)
 
     def _question_key(self, redacted: str) -> str:
-        """Order-free content words of the question, so "quen mk vneid" and "vneid quên mật khẩu" group."""
+        """Order-free content words of the question, so "quen mk vneid" and "vneid quên mật khẩu" group.
+
+        Only ever built from redacted text, and through redacted_key, which keeps sorting from lining up
+        kept numbers into one that redaction would remove."""
         stop = self.kb.lexicon.stopwords
-        return " ".join(sorted({t for t in self.matcher.normaliser.tokens(redacted) if t not in stop}))
+        return redacted_key(t for t in self.matcher.normaliser.tokens(redacted) if t not in stop)
 
     def _remember_options(self, turn: _Turn, reply: Reply) -> Reply:
         if reply.buttons:

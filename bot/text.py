@@ -3,8 +3,8 @@
 One folding function is used on both sides so that NFC/NFD input, missing diacritics, "đ" written as "d",
 punctuation, emoji and invisible characters all stop mattering (see docs/matching.md).
 The lexicon (content/lexicon.yaml) turns teencode and abbreviations into the words the content uses;
-a guarded typo repair fixes only tokens that cannot be Vietnamese syllables. PII redaction lives here too
-because everything that leaves the engine for logs or analytics must pass through it.
+a guarded typo repair fixes only tokens that cannot be Vietnamese syllables. PII redaction, which must agree
+with `fold`, is in bot.redact.
 """
 
 from __future__ import annotations
@@ -225,47 +225,3 @@ class Normaliser:
     def tokens(self, text: str) -> list[str]:
         """The first reading only: used at index time, where text has no ambiguous teencode."""
         return self.readings(text, repair=False, max_variants=1)[0]
-
-
-# ----------------------------------------------------------------------------------------------------------
-# PII redaction: everything that is logged or stored passes through redact().
-
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
-_PLUS84 = re.compile(r"\+\s?84")
-# A run of digits, possibly in groups of 3+ split by one space, dot or dash ("0912 345 678", "001.203.004.567");
-# "năm 2025 10 triệu" stays two numbers.
-_DIGIT_RUN = re.compile(r"(?<![\w])(\+?\d+(?:[ .\-]\d{3,})*)(?![\w])")
-_EVN_CODE = re.compile(r"\bP[A-Z]\d{2}[A-Z0-9]{9}\b", re.I)
-_YEAR = re.compile(r"^(19|20)\d\d$")
-
-
-def _classify_digits(run: str) -> str | None:
-    digits = re.sub(r"\D", "", run)
-    n = len(digits)
-    if run.startswith("+84") or (digits.startswith("84") and n == 11):
-        return "<phone>"
-    if digits.startswith("0") and n in (10, 11):
-        return "<phone>"
-    if n == 12 or n == 9:
-        return "<id-number>"
-    if n >= 13 or n in (10, 11):
-        return "<account-number>"
-    if 6 <= n <= 8:
-        return "<code>"
-    if n in (4, 5) and not _YEAR.match(digits):
-        return "<code>"
-    return None
-
-
-def redact(text: str) -> str:
-    """Remove ID numbers (12 and 9 digits), phone numbers, emails, OTP-like codes, bank account numbers
-    and electricity customer codes. Short numbers (amounts like "10 triệu", years, ages) are kept."""
-    text = _EMAIL.sub("<email>", text)
-    text = _EVN_CODE.sub("<customer-code>", text)
-    text = _PLUS84.sub("+84", text)
-
-    def replace(match: re.Match) -> str:
-        label = _classify_digits(match.group(1))
-        return label if label else match.group(0)
-
-    return _DIGIT_RUN.sub(replace, text)

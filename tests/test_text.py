@@ -2,7 +2,8 @@ import unicodedata
 
 import pytest
 
-from bot.text import MAX_QUERY_CHARS, Lexicon, Normaliser, clean, fold, redact, undo_ime
+from bot.redact import redact
+from bot.text import MAX_QUERY_CHARS, Lexicon, Normaliser, clean, fold, undo_ime
 
 
 def test_fold_makes_nfc_nfd_and_missing_diacritics_equal():
