@@ -79,7 +79,7 @@ from urllib.parse import urlencode, urlsplit
 import sqlite_utils
 from aiohttp import web
 
-from bot import httpsec
+from bot import httpsec, jsonbody
 from bot.channels.base import ServerContext
 from bot.knowledge import KnowledgeBase
 from bot.secrets_guard import check_secret, shared_throttle
@@ -821,9 +821,9 @@ class Dashboard:
         if not self.check_post(request, session, request.headers.get("X-CSRF-Token")):
             return self.forbidden()
         try:
-            body = json.loads(await request.read())
-        except ValueError:
-            return secure(web.json_response({"error": "body is not valid JSON"}, status=400))
+            body = await jsonbody.read_json(request, MAX_BODY)  # bounded; no nesting depth can crash it
+        except jsonbody.RequestError as exc:
+            return secure(web.json_response({"error": exc.message}, status=exc.status))
         problem = self.mark_problem(body)
         if problem:
             return secure(web.json_response({"error": problem}, status=400))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -200,7 +201,16 @@ def main(argv: list[str] | None = None) -> int:
         from .knowledge import DEFAULT_CONTENT_DIR
 
         args.content = DEFAULT_CONTENT_DIR
-    return {"ask": cmd_ask, "chat": cmd_chat, "check": cmd_check, "serve": cmd_serve, "links": cmd_links}[args.command](args)
+    command = {"ask": cmd_ask, "chat": cmd_chat, "check": cmd_check, "serve": cmd_serve, "links": cmd_links}[args.command]
+    try:
+        code = command(args)
+        sys.stdout.flush()  # a reader that went away shows here, not in the flush at exit
+    except BrokenPipeError:
+        # `links | head`: the reader has what it wanted. Stop quietly, as the Python docs recommend (signal
+        # module, "Note on SIGPIPE"): stdout onto devnull, so the flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return code
 
 
 if __name__ == "__main__":

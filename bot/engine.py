@@ -8,10 +8,12 @@ answers, suggestions, fallbacks, feedback, language, and the analytics `Event` o
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
 from . import present
+from .actions import Action, parse_action
 from .knowledge import FAQ, Guide, KnowledgeBase, OutOfScope
 from .matcher import Match, Matcher
 from .outreach import PayloadError, StartLink, match_code, parse_payload
@@ -22,6 +24,7 @@ from .state import StateStore, UserState
 from .text import clean, fold, has_vietnamese_marks
 
 DEFAULT_MAX_LEN = 4096
+_OPTION_NUMBER = re.compile(r"[0-9]{1,3}")  # a typed option number: ASCII digits ("²".isdigit() is True)
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,7 @@ class Engine:
             turn.kind = "empty"
             turn.replies.append(present.fallback(self.kb, turn.lang, "empty"))
             return
-        if folded.isdigit():
+        if _OPTION_NUMBER.fullmatch(folded):
             n = int(folded)
             if 1 <= n <= len(turn.state.options):
                 self._action(turn, turn.state.options[n - 1])
@@ -184,7 +187,7 @@ class Engine:
                 turn.kind = "guide_none"
                 turn.replies.append(present.menu(self.kb, turn.lang, self.kb.message("guide_none", turn.lang)))
                 return True
-            step = state.guide_step + (1 if command == "next" else -1)
+            step = max(0, state.guide_step + (1 if command == "next" else -1))  # "back" on the overview stays there
             self._action(turn, f"g:{state.guide_id}:{step}")
             return True
         if command == "forget":
@@ -240,7 +243,8 @@ class Engine:
     def _show_faq(self, turn: _Turn, faq: FAQ) -> None:
         turn.kind = "faq"
         turn.entry = faq
-        turn.state = turn.state.evolve(last_entry=faq.id, guide_id=None, guide_step=0)
+        turn.state = turn.state.evolve(guide_id=None, guide_step=0)
+        self._shown(turn, faq.id, asks_feedback=True)
         turn.replies.append(present.faq_answer(self.kb, faq, turn.lang))
 
     def _open_guide(self, turn: _Turn, guide: Guide, step: int) -> None:
@@ -248,8 +252,17 @@ class Engine:
         turn.kind = "guide_step"
         turn.entry = guide
         turn.step = step
-        turn.state = turn.state.evolve(guide_id=guide.id, guide_step=step, last_entry=guide.id)
+        turn.state = turn.state.evolve(guide_id=guide.id, guide_step=step)
+        self._shown(turn, guide.id, asks_feedback=step == len(guide.steps) + 1)  # the wrap-up page asks
         turn.replies.append(present.guide_page(self.kb, guide, step, turn.lang))
+
+    @staticmethod
+    def _shown(turn: _Turn, entry_id: str, asks_feedback: bool) -> None:
+        """Remember the entry the citizen is shown. A page with the feedback buttons (an FAQ answer, a guide's
+        wrap-up) opens a new rating: one 👍 or 👎 counts per showing (see _feedback)."""
+        state = turn.state
+        rated = state.rated and state.last_entry == entry_id and not asks_feedback
+        turn.state = state.evolve(last_entry=entry_id, rated=rated)
 
     # -- commands and actions -------------------------------------------------------------------------------
     def _command(self, turn: _Turn, text: str) -> None:
@@ -304,49 +317,55 @@ class Engine:
         turn.kind = "start"
 
     def _action(self, turn: _Turn, action: str) -> None:
+        """A tapped button (or a typed option number, or a link's target), parsed strictly (bot.actions);
+        anything malformed, or naming content that is gone, gets the polite stale-button reply."""
         kb, lang = self.kb, turn.lang
-        head, _, rest = action.partition(":")
-        if head == "m":
-            turn.kind = "menu"
-            turn.replies.append(present.menu(kb, lang))
-        elif head == "?":
-            turn.kind = "help"
-            turn.replies.append(present.menu(kb, lang, kb.message("help", lang)))
-        elif head == "h":
-            turn.kind = "hotline"
-            turn.replies.append(present.hotlines(kb, lang))
-        elif head == "c" and not rest and kb.featured:
-            turn.kind = "featured"
-            turn.replies.append(present.featured_page(kb, lang))
-        elif head == "l" and rest in ("vi", "en"):
-            turn.kind = "lang"
-            turn.lang = rest
-            turn.replies.append(present.menu(kb, rest, kb.message("lang_set", rest)))
-        elif head == "t" and rest.split(":")[0] in kb.topics:
-            topic, _, page = rest.partition(":")
-            turn.kind = "topic"
-            turn.topic = topic
-            turn.replies.append(present.topic_page(kb, topic, int(page) if page.isdigit() else 1, lang))
-        elif head == "f" and rest in kb.faqs:
-            self._show_faq(turn, kb.faqs[rest])
-        elif head == "g" and rest.rpartition(":")[0] in kb.guides and rest.rpartition(":")[2].lstrip("-").isdigit():
-            guide_id, _, step = rest.rpartition(":")
-            self._open_guide(turn, kb.guides[guide_id], int(step))
-        elif head == "s" and rest.isdigit() and 1 <= int(rest) <= len(turn.state.suggestions):
-            self._action(turn, turn.state.suggestions[int(rest) - 1])
-            turn.kind = "suggestion"
-        elif head == "fb" and rest.count(":") == 1:
-            entry_id, _, verdict = rest.partition(":")
-            entry = kb.faqs.get(entry_id) or kb.guides.get(entry_id)
-            if entry is None or verdict not in ("up", "down"):
+        match parse_action(action):
+            case Action("m"):
+                turn.kind = "menu"
+                turn.replies.append(present.menu(kb, lang))
+            case Action("?"):
+                turn.kind = "help"
+                turn.replies.append(present.menu(kb, lang, kb.message("help", lang)))
+            case Action("h"):
+                turn.kind = "hotline"
+                turn.replies.append(present.hotlines(kb, lang))
+            case Action("c") if kb.featured:
+                turn.kind = "featured"
+                turn.replies.append(present.featured_page(kb, lang))
+            case Action("l", new_lang):
+                turn.kind = "lang"
+                turn.lang = new_lang
+                turn.replies.append(present.menu(kb, new_lang, kb.message("lang_set", new_lang)))
+            case Action("t", topic, page) if topic in kb.topics:
+                turn.kind = "topic"
+                turn.topic = topic
+                turn.replies.append(present.topic_page(kb, topic, page or 1, lang))
+            case Action("f", faq_id) if faq_id in kb.faqs:
+                self._show_faq(turn, kb.faqs[faq_id])
+            case Action("g", guide_id, step) if guide_id in kb.guides:
+                self._open_guide(turn, kb.guides[guide_id], step)
+            case Action("s", number=n) if n <= len(turn.state.suggestions):
+                self._action(turn, turn.state.suggestions[n - 1])
+                turn.kind = "suggestion"
+            case Action("fb", entry_id, verdict=verdict) if entry_id in kb.faqs or entry_id in kb.guides:
+                self._feedback(turn, kb.faqs.get(entry_id) or kb.guides[entry_id], verdict)
+            case _:
                 self._stale(turn)
-                return
-            turn.kind = "feedback"
-            turn.entry = entry
-            turn.feedback = verdict
-            turn.replies.append(present.feedback_reply(kb, entry, verdict, lang))
-        else:
-            self._stale(turn)
+
+    def _feedback(self, turn: _Turn, entry: FAQ | Guide, verdict: str) -> None:
+        """👍/👎 counts only for the entry this citizen was shown last, once per showing: an old button, a
+        second tap or a forged action for another entry gets the same polite reply but is not recorded
+        (kind "feedback_ignored", no verdict), so nobody can pad an answer's figures."""
+        state = turn.state
+        turn.entry = entry
+        turn.replies.append(present.feedback_reply(self.kb, entry, verdict, turn.lang))
+        if state.last_entry != entry.id or state.rated:
+            turn.kind = "feedback_ignored"
+            return
+        turn.kind = "feedback"
+        turn.feedback = verdict
+        turn.state = state.evolve(rated=True)
 
     def _stale(self, turn: _Turn) -> None:
         """A button from old content or a forged action: say so politely and show the menu."""

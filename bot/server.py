@@ -8,9 +8,11 @@ new module plus one line here.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import secrets
 import signal
+import socket
 import sys
 import time
 
@@ -112,6 +114,38 @@ async def _drain(app: web.Application) -> None:
     await app[CTX].service.drain()
 
 
+def listen(host: str, port: int) -> list[socket.socket]:
+    """The server's listening sockets, bound before anything starts.
+
+    Why: aiohttp binds only after the start-up hooks ran, so a port in use came out as the start banner,
+    "channel web live", a webhook registered with Telegram, and then a 25-line OSError. Bound here, `serve`
+    can say it in one line and exit first. Bound as asyncio's create_server would: every address `host`
+    resolves to ("" for all of them), SO_REUSEADDR, IPv6 sockets v6-only."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _name, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def cannot_listen(settings: Settings, exc: OSError) -> str:
+    """The one line `serve` prints when it cannot listen: which port, where, and which setting changes it."""
+    where = settings.host or "all addresses"
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {settings.port} is in use on {where}: stop the other program or set DIGIGUIDE_PORT"
+    return f"cannot listen on {where} port {settings.port} ({exc.strerror or exc}): check DIGIGUIDE_HOST and DIGIGUIDE_PORT"
+
+
 def serve(settings: Settings | None = None) -> int:
     settings = settings or Settings.load()
     generated_token = not settings.dashboard_token
@@ -125,6 +159,11 @@ def serve(settings: Settings | None = None) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    try:
+        sockets = listen(settings.host, settings.port)
+    except OSError as exc:
+        print(cannot_listen(settings, exc), file=sys.stderr)
+        return 1
     store = SqliteStateStore(settings.db_path)
     events = EventStore(settings.db_path).start()
     service = ChatService(Engine(kb, store, settings.salt), events, durable=settings.durable_events)
@@ -132,7 +171,7 @@ def serve(settings: Settings | None = None) -> int:
     if generated_token:
         # Printed once, to the terminal only (never logged): the admin token for this run.
         print(f"Admin token for this run (set DIGIGUIDE_DASHBOARD_TOKEN to fix one): {settings.dashboard_token}\nDashboard: http://{'127.0.0.1' if settings.host in ('', '0.0.0.0', '::') else settings.host}:{settings.port}/dashboard/login#token={settings.dashboard_token}", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, shutdown_timeout=15)
+    web.run_app(app, sock=sockets, print=None, access_log=None, shutdown_timeout=15)
     events.stop()  # flush what is queued
     store.close()
     log.info("stopped cleanly")

@@ -25,6 +25,7 @@ class UserState:
     options: tuple[str, ...] = ()  # actions of the numbered options shown last ("2" -> options[1])
     suggestions: tuple[str, ...] = ()  # actions behind s:1..s:3
     last_entry: str | None = None
+    rated: bool = False  # feedback on last_entry was counted since it was last shown with its 👍/👎 buttons
     source: str | None = None  # first-touch source tag (deep link or poster)
     ward: str | None = None
 

@@ -1,6 +1,8 @@
 """`python -m bot ask` follows the DESIGN.md contract exactly."""
 
 import json
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +66,29 @@ def test_chat_conversation_in_the_terminal(tmp_path):
     assert proc.returncode == 0
     assert "Xin chào" in proc.stdout and "Gõ số để chọn" in proc.stdout
     assert env_db.exists()
+
+
+def links_env(tmp_path):
+    """`links` reads Settings, which keep a generated salt next to the database: both under tmp_path."""
+    return {**os.environ, "DIGIGUIDE_DB": str(tmp_path / "data" / "links.db"), "TELEGRAM_BOT_USERNAME": "digiguide_bot"}
+
+
+def test_links_piped_into_head_ends_without_a_traceback(tmp_path):
+    """`links | head -1`: head leaves after one line; the rest of the listing meets a closed pipe."""
+    command = f"{shlex.quote(sys.executable)} -m bot links | head -1"
+    out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=tmp_path, env=links_env(tmp_path), timeout=120)
+    assert out.stdout.count("\n") == 1 and "Menu" in out.stdout
+    assert "Traceback" not in out.stderr and "BrokenPipeError" not in out.stderr, out.stderr
+
+
+def test_links_into_a_pipe_nobody_reads_ends_quietly_with_exit_1(tmp_path):
+    """The same without timing: the pipe's read end is closed before the command starts, so its very first
+    write fails. Exit 1 (what Python itself does on EPIPE), one quiet stderr, no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "bot", "links"], stdout=write_end, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=links_env(tmp_path), timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr

@@ -3,6 +3,8 @@ language, feedback, state across a restart, and bad input."""
 
 import pytest
 
+from bot import present
+from bot.actions import Action, parse_action
 from bot.engine import Engine, Incoming
 from bot.replies import numbered_text
 from bot.state import SqliteStateStore
@@ -127,6 +129,71 @@ def test_feedback_is_recorded_on_the_event(engine):
     out = tap(engine, "fb:eid-forgot-password:down")
     assert (out.event.kind, out.event.entry_id, out.event.feedback) == ("feedback", "eid-forgot-password", "down")
     assert "cải thiện" in out.replies[0].text
+
+
+def test_feedback_counts_once_and_only_for_the_answer_shown(engine, kb):
+    say(engine, "quen mat khau vneid")
+    first = tap(engine, "fb:eid-forgot-password:up")
+    assert (first.event.kind, first.event.feedback) == ("feedback", "up")
+    for action in ("fb:eid-forgot-password:up", "fb:eid-forgot-password:down", "fb:bills-electric-bank-app:up"):
+        _, entry_id, verdict = action.split(":")
+        again = tap(engine, action)  # a double tap, a change of mind, a forged action for another entry
+        assert (again.event.kind, again.event.feedback) == ("feedback_ignored", None), action
+        entry = kb.faqs.get(entry_id) or kb.guides[entry_id]
+        assert again.replies[0].text == present.feedback_reply(kb, entry, verdict, "vi").text  # the same polite reply
+    say(engine, "quen mat khau vneid")  # shown again: a new rating
+    assert tap(engine, "fb:eid-forgot-password:down").event.feedback == "down"
+    # an old answer's buttons after another answer was shown do not count either
+    tap(engine, "f:bills-electric-bank-app")
+    assert tap(engine, "fb:eid-forgot-password:up").event.feedback is None
+    assert tap(engine, "fb:bills-electric-bank-app:up").event.feedback == "up"
+    assert tap(engine, "fb:eid-forgot-password:up", user="someone-else").event.kind == "feedback_ignored"
+
+
+def test_a_guide_is_rated_on_its_wrap_up_page(engine, kb):
+    guide = kb.guides["eid-activate"]
+    tap(engine, "g:eid-activate:1")
+    end = len(guide.steps) + 1
+    assert tap(engine, f"g:eid-activate:{end}").replies[0].buttons  # the wrap-up asks
+    assert tap(engine, "fb:eid-activate:up").event.kind == "feedback"
+    tap(engine, f"g:eid-activate:{end - 1}")  # back a step: still the same showing
+    assert tap(engine, "fb:eid-activate:up").event.kind == "feedback_ignored"
+    tap(engine, f"g:eid-activate:{end}")  # the wrap-up shown again asks again
+    assert tap(engine, "fb:eid-activate:down").event.feedback == "down"
+
+
+@pytest.mark.parametrize(
+    "action",
+    ["g:eid-activate:²", "t:eid:²", "s:²", "s:١", "g:eid-activate:١", "g:x:99999999999999999999", "g:eid-activate:99999999999999999999",
+     "g:eid-activate:-1", "g:eid-activate:1:2", "t:eid:1:2", "m:x", "fb:eid-activate:up:x", "l:EN", "f:" + "a" * 500, "t:eid:" + "9" * 5000],
+)
+def test_actions_are_parsed_strictly(engine, action):
+    say(engine, "vneid")  # suggestions on screen: s:1..s:3 are valid now
+    out = tap(engine, action)
+    assert out.event.kind == "stale_action" and "Nút này đã cũ" in out.replies[0].text, action
+
+
+def test_well_formed_actions_still_work(engine, kb):
+    assert tap(engine, "t:eid:2").event.kind == "topic"
+    assert tap(engine, "t:eid:999").replies[0].buttons  # past the last page: the last page
+    assert tap(engine, "g:eid-activate:999").event.guide_step == len(kb.guides["eid-activate"].steps) + 1
+    say(engine, "vneid")
+    assert tap(engine, "s:1").event.kind == "suggestion"
+
+
+@pytest.mark.parametrize("text, picks", [("２", True), ("²", True), ("١", False), ("1\u0661\u0662", True), ("9" * 2000, False), ("0", False)])
+def test_typed_numbers_pick_an_option_only_when_they_fold_to_one(engine, text, picks):
+    """Folding (NFKD) reads a full-width "２" from a phone keyboard as 2; any other digit is just text and
+    a run of 2000 nines is no option number: each gets a reply, none a crash."""
+    say(engine, "menu")
+    out = say(engine, text)
+    assert out.replies and (out.event.kind in ("topic", "featured")) == picks, (text, out.event.kind)
+
+
+def test_back_on_a_guide_overview_stays_there(engine, kb):
+    tap(engine, "g:eid-activate:0")
+    out = say(engine, "lùi")
+    assert (out.event.kind, out.event.guide_step) == ("guide_step", 0)
 
 
 def test_small_talk_gets_a_friendly_reply_and_the_menu(engine):
@@ -278,3 +345,12 @@ def test_common_tasks_are_one_tap_from_the_menu(engine, kb):
     listed = [a for a in actions(out) if a != "m"]
     assert len(listed) == len(kb.featured)
     assert all(a.startswith(("g:", "f:")) for a in listed)
+
+
+def test_the_action_grammar_takes_whole_actions_of_ascii_digits_only():
+    assert parse_action("g:eid-activate:12") == Action("g", "eid-activate", 12)
+    assert parse_action("t:eid") == Action("t", "eid") and parse_action("t:eid:3") == Action("t", "eid", 3)
+    assert parse_action("fb:eid-what-is:down") == Action("fb", "eid-what-is", verdict="down")
+    assert parse_action("s:3") == Action("s", number=3) and parse_action("l:en") == Action("l", "en")
+    for bad in ("g:eid-activate:1\n", "g:eid-activate:²", "g:eid-activate:1234", "s:0", "s:10", "m ", "", ":", "t:EID", "fb:x:up\n"):
+        assert parse_action(bad) is None, bad

@@ -144,3 +144,33 @@ def test_settings_come_from_dotenv_and_environment_wins(tmp_path):
     assert s.describe()["telegram_token"] == "set" and "t0ps3cr3t" not in json.dumps(s.describe())
     with pytest.raises(SettingsError):
         Settings.load(env={"DIGIGUIDE_PORT": "eighty"}, env_file=None)
+
+
+def test_a_port_in_use_is_said_in_one_line_before_anything_starts(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        server = Server(tmp_path, ROOT / "content", {"DIGIGUIDE_PORT": str(port), "DIGIGUIDE_DASHBOARD_TOKEN": ""})
+        out, err = server.proc.communicate(timeout=60)
+    assert server.proc.returncode == 1
+    assert err.splitlines() == [f"port {port} is in use on 127.0.0.1: stop the other program or set DIGIGUIDE_PORT"]
+    assert "Traceback" not in err and "live" not in out + err and "Admin token" not in out  # nothing started
+
+
+def test_an_oversized_header_is_one_short_log_line_not_a_traceback(tmp_path):
+    """A 10 KB header line (aiohttp's limit is 8190 bytes) is refused with 400, logged as one line each."""
+    server = Server(tmp_path, ROOT / "content")
+    try:
+        server.wait_healthy()
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+                conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 10_240 + b"\r\n\r\n")
+                assert conn.recv(32).split(b" ")[1] == b"400"
+        assert server.wait_healthy()["status"] == "ok"
+    finally:
+        code, _out, err = server.stop()
+    assert code == 0, err
+    refused = [line for line in err.splitlines() if "malformed HTTP request" in line]
+    assert len(refused) == 3 and all(len(line) < 300 and " WARNING " in line for line in refused), refused
+    assert "Traceback" not in err and " ERROR " not in err, err

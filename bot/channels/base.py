@@ -5,8 +5,9 @@ they type too fast, while a script still cannot flood either way).
 
 For the messaging channels (Telegram, Zalo) also: `with_backoff` (retry a platform call on 429/5xx,
 honouring the platform's retry-after), `KeyedLock` (one chat's work runs in arrival order, chats run
-concurrently), `FloodGuard` (tell a too-fast citizen once, then stay quiet), `RecentLangs` (the
-language of the last reply per user, for the channel's own messages; the web chat uses it per session),
+concurrently), `FloodGuard` (tell a too-fast citizen once, then stay quiet), `RecentIds` (drop an update
+the platform delivered twice), `RecentLangs` (the language of the last reply per user, for the channel's own
+messages; the web chat uses it per session),
 and the webhook-or-polling set-up: `WebhookSpec` (what differs per platform), `webhook_secret` (the
 configured secret or a generated one), `secret_matches` (the platform's secret header, in constant time)
 and `setup_messaging` (off, polling or webhook by Settings, plus the aiohttp lifecycle hooks)."""
@@ -80,6 +81,10 @@ class RateLimiter:
             self._buckets.popitem(last=False)
         return allowed
 
+    def retry_after(self) -> int:
+        """Whole seconds until a bucket has room for one more (for a Retry-After header)."""
+        return max(1, math.ceil(self.per / self.rate))
+
 
 # Button taps (and start links) per citizen: bursts of 60, then one a second. More generous than typed
 # questions on every channel: a tap costs no text matching, and walking a guide is many quick taps (an
@@ -120,8 +125,7 @@ class Budget:
 
     def retry_after(self, tap: bool = False) -> int:
         """Whole seconds until the bucket has room for one more (for a Retry-After header)."""
-        limiter = self.limiter(tap)
-        return max(1, math.ceil(limiter.per / limiter.rate))
+        return self.limiter(tap).retry_after()
 
 
 class FloodGuard:
@@ -148,6 +152,33 @@ class FloodGuard:
             self._warned.clear()
         self._warned.add(lane)
         return "warn"
+
+
+DEDUPE_WINDOW, DEDUPE_SIZE = 300.0, 20_000  # forget an update id after 5 minutes; bounded memory
+
+
+class RecentIds:
+    """Keys seen within `window` seconds, at most `size` of them (oldest forgotten first).
+
+    Why: the platforms deliver again what they think we missed (a webhook answer lost or late, a poll
+    retried), and a citizen must not get every answer twice. Five minutes covers their retries; the bound
+    keeps a flood of fresh ids from growing the table."""
+
+    def __init__(self, window: float = DEDUPE_WINDOW, size: int = DEDUPE_SIZE):
+        self.window, self.size = window, size
+        self._expiry: OrderedDict[Hashable, float] = OrderedDict()
+
+    def seen(self, key: Hashable, now: float | None = None) -> bool:
+        """True if `key` was seen within the window; otherwise remember it and return False."""
+        now = time.monotonic() if now is None else now
+        while self._expiry and next(iter(self._expiry.values())) <= now:
+            self._expiry.popitem(last=False)
+        if key in self._expiry:
+            return True
+        self._expiry[key] = now + self.window
+        if len(self._expiry) > self.size:
+            self._expiry.popitem(last=False)
+        return False
 
 
 class RecentLangs:

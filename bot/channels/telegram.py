@@ -16,14 +16,14 @@ Tokens never reach a log line: we log no URLs and scrub the token and secret fro
 
 from __future__ import annotations
 
+import asyncio
 import html
-import json
 import logging
 import re
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update, User
@@ -33,19 +33,22 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
+from .. import jsonbody
 from ..config import Settings
 from ..engine import Incoming
 from ..privacy import hash_user
 from ..replies import Reply, split_text
-from .base import Backoff, Budget, ChannelStatus, FloodGuard, KeyedLock, RateLimiter, RecentLangs, ServerContext, WebhookSpec, is_tap, secret_matches, setup_messaging, with_backoff
+from .base import Backoff, Budget, ChannelStatus, FloodGuard, KeyedLock, RateLimiter, RecentIds, RecentLangs, ServerContext, WebhookSpec, is_tap, secret_matches, setup_messaging, with_backoff
 
 log = logging.getLogger("digiguide.telegram")
 
@@ -59,7 +62,9 @@ POLL_TIMEOUT = 10  # seconds a getUpdates long poll may wait (PTB's default)
 # 5xx and network errors: 4 tries, 0.5, 1 and 2 s apart (no jitter); 429 is AIORateLimiter's job
 SEND_BACKOFF = Backoff(attempts=4, base=0.5, cap=60.0, jitter=0.0)
 USER_RATE, USER_PER = 20, 60.0  # per citizen, typed: 20 messages in a burst, then one every 3 s (taps: base.TAP_RATE)
-MAX_CONCURRENT_UPDATES = 64
+MAX_CONCURRENT_UPDATES = 64  # updates being handled at once (engine calls, sends); one chat has one at a time
+MAX_ACCEPTED_UPDATES = 4096  # accepted and not finished, those waiting for their chat included: a memory bound
+QUIET_TAPS, QUIET_TAPS_PER = 3, 60.0  # taps over the budget that still get their spinner stopped, per citizen
 _GUIDE_STEP = re.compile(r"^g:.+:[1-9]\d*$")  # a button to a guide step (not the overview)
 WEBHOOK = WebhookSpec(
     channel=CHANNEL,
@@ -172,7 +177,10 @@ def _mentions(message: Message, username: str) -> bool:
 
 def for_the_bot(message: Message, bot: Bot) -> bool:
     """In a private chat every message is for us; in a group only those that mention or reply to the bot
-    (a group has many conversations, and a bot that answers everything is soon removed)."""
+    (a group has many conversations, and a bot that answers everything is soon removed). A message without a
+    chat (never from Telegram itself) is for nobody: there is nowhere to answer."""
+    if message.chat is None:
+        return False
     if message.chat.type == ChatType.PRIVATE:
         return True
     reply_to = message.reply_to_message
@@ -188,23 +196,164 @@ def strip_mention(text: str, username: str | None) -> str:
     return re.sub(rf"(?i)@{re.escape(username)}\b", " ", text).strip()
 
 
+MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post", "business_message", "edited_business_message")
+_ID_FIELDS = ("chat", "from", "sender_chat", "user")
+_TEXT_FIELDS = ("text", "caption")
+_ENTITY_FIELDS = ("entities", "caption_entities")
+
+
+def _has_int_id(value: object) -> bool:
+    return isinstance(value, dict) and type(value.get("id")) is int
+
+
+def _entities_ok(value: object) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(e, dict) and isinstance(e.get("type"), str) and type(e.get("offset")) is int and type(e.get("length")) is int for e in value
+    )
+
+
+def _ids_ok(payload: dict[str, Any]) -> bool:
+    return all(_has_int_id(payload[k]) for k in _ID_FIELDS if k in payload)
+
+
+def _message_ok(message: object) -> bool:
+    """A message as the Bot API documents it, in the parts PTB's routing and our handlers read: a chat, ids
+    that are integers, text and caption that are strings, entities with integer offsets."""
+    return (
+        isinstance(message, dict)
+        and _has_int_id(message.get("chat"))
+        and _ids_ok(message)
+        and all(isinstance(message[k], str) for k in _TEXT_FIELDS if k in message)
+        and all(_entities_ok(message[k]) for k in _ENTITY_FIELDS if k in message)
+    )
+
+
+def well_typed(data: dict[str, Any]) -> bool:
+    """An update whose parts have the types the Bot API documents, where anything reads them.
+
+    Why: python-telegram-bot builds an Update from any JSON without checking types, so a forged webhook body
+    with `"text": 5`, a list for a chat id or a message without a chat would reach PTB's routing and our
+    handlers and fail there (a traceback per request). Telegram itself never sends such a thing."""
+    if type(data.get("update_id")) is not int:
+        return False
+    payloads = [value for key, value in data.items() if key != "update_id"]
+    if len(payloads) != 1 or not isinstance(payloads[0], dict) or not _ids_ok(payloads[0]):
+        return False
+    payload = payloads[0]
+    if any(kind in data for kind in MESSAGE_KINDS):
+        return _message_ok(payload)
+    if "callback_query" in data:
+        return _has_int_id(payload.get("from")) and ("message" not in payload or _message_ok(payload["message"]))
+    return True
+
+
+_HANDLED_COMMANDS = frozenset(name for name, _ in COMMANDS["vi"])
+
+
+def _command(message: Message, bot: Bot) -> str | None:
+    """The command a message starts with ("start", "help"), unless it is addressed to another bot."""
+    text, entity = message.text, message.entities[0] if message.entities else None
+    if not isinstance(text, str) or entity is None or entity.type != MessageEntity.BOT_COMMAND or entity.offset != 0:
+        return None
+    name, _, addressee = text[1 : entity.length].partition("@")
+    if addressee and addressee.lower() != (bot.username or "").lower():
+        return None
+    return name.lower()
+
+
+def flood_lane(update: Update, bot: Bot) -> bool | None:
+    """The flood budget the handlers charge an update to: True for a tap (a button, a /start link), False
+    for a typed message, None for what no handler answers (a group message not for the bot, a service
+    message, an update without a chat). Worked out on arrival, so a flooding citizen's excess is known before
+    it waits for its chat."""
+    if update.effective_user is None or update.effective_chat is None:
+        return None
+    if update.callback_query is not None:
+        return True
+    message = update.message
+    if message is None or filters.StatusUpdate.ALL.check_update(update):
+        return None
+    command = _command(message, bot)
+    if command not in _HANDLED_COMMANDS and not for_the_bot(message, bot):
+        return None
+    return command == "start"
+
+
+Verdict = Literal["ok", "warn", "quiet"]
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """What the channel decided about an update when it arrived, before it waited for its chat.
+
+    `run` False: drop it now (a duplicate, or a message from a citizen already told they send too fast).
+    `verdict`: the flood budget charged on arrival (`tap` says which one), which `_admit` then uses instead
+    of charging again; None when the update was not charged."""
+
+    run: bool = True
+    tap: bool = False
+    verdict: Verdict | None = None
+
+
+RUN, DROP = Arrival(), Arrival(run=False)
+
+
+def _discard(coroutine: Awaitable[Any]) -> None:
+    """Close the handler coroutine PTB made for a dropped update (never awaited, it would warn)."""
+    close = getattr(coroutine, "close", None)
+    if close is not None:
+        close()
+
+
 class PerChatOrder(BaseUpdateProcessor):
-    """Different chats are served concurrently; one chat's updates run one at a time, in arrival order.
+    """Different chats are served concurrently; one chat's updates run one at a time, in arrival order; one
+    chat's backlog never makes the others wait.
 
     Why: PTB's default handles every update in sequence, so one slow send (a 429 pause, a retry) would
     hold up every citizen; full concurrency would let a citizen's second answer overtake the first.
+
+    Why `triage` and a slot taken late: PTB takes one of its slots (max_concurrent_updates) before it calls
+    `do_process_update`. When those slots were the limit on work, a flooding chat's updates waiting for their
+    chat held all 64 of them, and every other chat's update queued behind the flood, 2 to 13 s (issue 10).
+    Now `triage` sees each update on arrival, in arrival order and before any wait, so a duplicate or a
+    flooding citizen's excess is dropped there, and the limit on updates handled at once (`running`) is taken
+    only once the update's chat is free: waiting for one's own chat costs no slot. PTB's own bound becomes a
+    memory bound on updates accepted and not finished (`accepted`).
     """
 
-    def __init__(self, max_concurrent_updates: int = MAX_CONCURRENT_UPDATES):
-        super().__init__(max_concurrent_updates)
+    def __init__(self, triage: Callable[[object], Arrival] = lambda _update: RUN, running: int = MAX_CONCURRENT_UPDATES, accepted: int = MAX_ACCEPTED_UPDATES):
+        super().__init__(accepted)
+        self.triage = triage
         self._chats = KeyedLock()
+        self._running = asyncio.Semaphore(running)
+        self._arrivals: dict[int, Arrival] = {}
+
+    def arrival(self, update: Update) -> Arrival | None:
+        """What `triage` decided about `update`, while it is being handled."""
+        return self._arrivals.get(update.update_id)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
-            await coroutine
+        arrival = self.triage(update)  # no await before the chat's lock: updates reach it in arrival order
+        if not arrival.run:
+            _discard(coroutine)
             return
-        async with self._chats.hold(chat.id):
+        if not isinstance(update, Update):
+            async with self._running:
+                await coroutine
+            return
+        self._arrivals[update.update_id] = arrival
+        try:
+            await self._in_order(update, coroutine)
+        finally:
+            self._arrivals.pop(update.update_id, None)
+
+    async def _in_order(self, update: Update, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat
+        if chat is None:
+            async with self._running:
+                await coroutine
+            return
+        async with self._chats.hold(chat.id), self._running:
             await coroutine
 
     async def initialize(self) -> None:
@@ -221,16 +370,16 @@ def file_base_url(api_base: str) -> str:
     return f"{head}/file/bot{tail}" if sep else "https://api.telegram.org/file/bot"
 
 
-def build_application(settings: Settings, webhook: bool) -> Application:
+def build_application(settings: Settings, webhook: bool, order: PerChatOrder | None = None) -> Application:
     """A PTB Application on our settings: flood control by AIORateLimiter (429 retry_after honoured
-    up to 3 times), per-chat ordered concurrency, and no Updater in webhook mode."""
+    up to 3 times), per-chat ordered concurrency (`order`), and no Updater in webhook mode."""
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_token)
         .base_url(settings.telegram_api_base)
         .base_file_url(file_base_url(settings.telegram_api_base))
         .rate_limiter(AIORateLimiter(max_retries=3))
-        .concurrent_updates(PerChatOrder())
+        .concurrent_updates(order or PerChatOrder())
     )
     if webhook:
         builder = builder.updater(None)
@@ -241,8 +390,11 @@ class TelegramChannel:
     def __init__(self, ctx: ServerContext, secret: str | None = None):
         self.ctx = ctx
         self.secret = secret  # set in webhook mode only
-        self.application = build_application(ctx.settings, webhook=secret is not None)
         self.flood = FloodGuard(Budget(RateLimiter(USER_RATE, USER_PER)))  # told once per episode, then quiet
+        self._seen = RecentIds()  # update ids: an update Telegram delivers twice is answered once
+        self._quiet_taps = RateLimiter(QUIET_TAPS, QUIET_TAPS_PER)
+        self.order = PerChatOrder(self._triage)
+        self.application = build_application(ctx.settings, webhook=secret is not None, order=self.order)
         self._langs = RecentLangs()  # by Telegram user id
         self._add_handlers()
 
@@ -256,6 +408,7 @@ class TelegramChannel:
 
     def _add_handlers(self) -> None:
         app = self.application
+        app.add_handler(TypeHandler(Update, self.screen), group=-1)  # before any other handler looks
         app.add_handler(CommandHandler("start", self.on_start))
         app.add_handler(CommandHandler(["help", "menu", "lang"], self.on_command))
         app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, self.on_text))
@@ -326,11 +479,13 @@ class TelegramChannel:
         return web.Response(text="ok")
 
     def _parse_update(self, body: bytes) -> Update | None:
+        """The body as an Update, or None (400) for bad JSON (also too deeply nested: bot.jsonbody) or an
+        update that is not shaped as Telegram sends them (`well_typed`)."""
         try:
-            data = json.loads(body)
-        except ValueError:
+            data = jsonbody.parse(body)
+        except jsonbody.RequestError:
             return None
-        if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+        if not isinstance(data, dict) or not well_typed(data):
             return None
         try:
             return Update.de_json(data, self.bot)
@@ -341,6 +496,16 @@ class TelegramChannel:
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/start [payload]: the payload of a deep link (t.me/bot?start=g-eid-activate) goes to the engine."""
         await self._converse(update, start_payload=context.args[0] if context.args else "")
+
+    async def screen(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Every update's first stop (handler group -1). A message whose text or caption is not a string
+        (never from Telegram itself; the webhook refuses such bodies, see `well_typed`, but getUpdates
+        is not checked) would fail in PTB's own CommandHandler and in ours: it gets the polite non-text
+        reply here and goes no further."""
+        message = update.effective_message
+        if message is not None and any(v is not None and not isinstance(v, str) for v in (message.text, message.caption)):
+            await self.on_non_text(update, context)
+            raise ApplicationHandlerStop
 
     async def on_command(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """/help, /menu, /lang [vi|en]: passed as typed; the engine parses commands."""
@@ -370,8 +535,8 @@ class TelegramChannel:
             await query.answer()
         except TelegramError as exc:  # e.g. a query too old after a restart: still act on it
             log.info("telegram answerCallbackQuery failed (%s)", type(exc).__name__)
-        if not isinstance(query.data, str) or not query.data:
-            return
+        if not isinstance(query.data, str) or not query.data or update.effective_chat is None:
+            return  # nothing to act on, or no chat to answer in (a query without its message)
         edit = query.data.startswith("g:") and _is_guide_page(query.message)
         await self._converse(update, edit=edit, action=query.data)
 
@@ -419,11 +584,41 @@ class TelegramChannel:
             return parts
         return parts[1:]
 
+    # -- flood control -----------------------------------------------------------------------------------------
+    def _triage(self, update: object) -> Arrival:
+        """On arrival, in arrival order (PerChatOrder calls it before the update waits for anything): drop a
+        duplicate update_id, and charge the flood budget now, so a flooding citizen's excess is dropped here
+        instead of queueing. The first message over the budget still runs, to tell them (see `_admit`); a tap
+        over it still runs a few times a minute, so its button's spinner stops, but a flood of taps cannot spend
+        the bot's allowance of Bot API calls."""
+        if not isinstance(update, Update):
+            return RUN
+        if self._seen.seen(update.update_id):
+            log.info("telegram: update delivered twice; the duplicate is ignored")
+            return DROP
+        try:
+            tap = flood_lane(update, self.bot)
+        except (AttributeError, TypeError, ValueError):  # a malformed update, never from Telegram itself:
+            return RUN  # the handlers decide what to say, and charge it then
+        if tap is None:
+            return RUN
+        key = self._flood_key(update.effective_user)
+        verdict = self.flood.check(key, tap=tap)
+        if verdict != "quiet" or (tap and self._quiet_taps.allow(key)):
+            return Arrival(tap=tap, verdict=verdict)
+        return DROP
+
+    def _flood_key(self, user: User) -> str:
+        return hash_user(self.ctx.settings.salt, CHANNEL, str(user.id))
+
     async def _admit(self, update: Update, tap: bool = False) -> bool:
         """Per-citizen flood control: over the limit, say so once, then stay quiet until they slow down.
-        Taps (buttons, /start links) have their own, more generous budget than typed messages."""
+        Taps (buttons, /start links) have their own, more generous budget than typed messages. The verdict
+        is the one given on arrival (`_triage`) when that charged the same budget, else it is given now."""
         user = update.effective_user
-        verdict = self.flood.check(hash_user(self.ctx.settings.salt, CHANNEL, str(user.id)), tap=tap)
+        arrival = self.order.arrival(update)
+        charged = arrival.verdict if arrival is not None and arrival.tap == tap else None
+        verdict = charged or self.flood.check(self._flood_key(user), tap=tap)
         if verdict == "warn":
             text = self.ctx.service.kb.message("rate_limited", self._lang(user))
             await send_replies(self.bot, update.effective_chat.id, [Reply(text)])

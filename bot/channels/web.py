@@ -30,15 +30,15 @@ POST /api/chat, as in DESIGN.md plus one extension (`start`); exactly one of tex
 Errors are JSON {"error": "<message>"}: 400 for malformed JSON or bad fields, 413 for a body over
 16 KiB or a text over 2000 characters, 429 (with Retry-After) when one session types more than 12
 messages in 30 s or taps more than 60 times in a minute (actions and start links are counted apart from
-typed text: walking a guide is many quick taps), 500 when the engine fails. 429 and 500 also carry
-"replies" with the bot's polite text from content/messages.yaml, so the page shows them like any other
-message.
+typed text: walking a guide is many quick taps) or one client address starts more new sessions than
+NEW_SESSIONS allows (a client making a session per request would escape the per-session limit), 500 when
+the engine fails. 429 and 500 also carry "replies" with the bot's polite text from content/messages.yaml,
+so the page shows them like any other message.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import traceback
@@ -48,8 +48,10 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import jsonbody
 from ..engine import Incoming
 from ..httpsec import secure
+from ..jsonbody import RequestError as ApiError
 from ..replies import MAX_ACTION_BYTES, Button, Reply
 from .base import Budget, ChannelStatus, RateLimiter, RecentLangs, ServerContext, is_tap
 
@@ -60,10 +62,18 @@ MAX_LEN = 4096  # the engine splits longer replies; a browser has no real limit,
 MAX_BODY = 16 * 1024
 MAX_TEXT = 2000
 RATE, PER = 12, 30.0  # typed messages per session; taps (actions, start links) have base.TAP_RATE/TAP_PER
+# New sessions per client address: 200 at once, then 200 an hour (one every 18 s). A ward centre's shared
+# Wi-Fi puts dozens of citizens behind one address; a training there (50 people, each opening the page on a
+# phone and perhaps again in Zalo's browser or after clearing it) makes about 100 at once, half the
+# allowance, and a whole day of visitors refills far faster than they come. After a restart every returning
+# citizen counts as new once, which the 200 also absorbs. A script making a new session for every request,
+# so that no per-session limit ever applies and every request writes a state row, gets 200, then one every
+# 18 s (about 5,000 a day, instead of hundreds a second).
+NEW_SESSIONS, NEW_SESSIONS_PER = 200, 3600.0
 STATIC_DIR = Path(__file__).resolve().parent / "web_static"
 ASSET_PREFIX = "/web/"
 VERSION_MARK = "__ASSET_VERSION__"
-SESSION = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+SESSION = re.compile(r"[A-Za-z0-9_-]{8,64}")  # used with fullmatch: "$" would let a trailing newline in
 
 CONTENT_TYPES = {
     ".html": "text/html",
@@ -112,30 +122,9 @@ def _serve(request: web.Request, asset: Asset) -> web.Response:
 
 
 # -- request parsing -----------------------------------------------------------------------------------------
-class ApiError(Exception):
-    """A request we refuse, with the status and the message the client gets."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
 async def read_json(request: web.Request, limit: int = MAX_BODY) -> Any:
-    """The body as JSON, refusing more than `limit` bytes even when the client lies about (or omits) its
-    Content-Length: the stream is read chunk by chunk and abandoned once it is too big."""
-    too_big = ApiError(413, f"request body is too large (at most {limit // 1024} KiB)")
-    if request.content_length is not None and request.content_length > limit:
-        raise too_big
-    chunks, size = [], 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
-    try:
-        return json.loads(b"".join(chunks))
-    except (ValueError, RecursionError) as exc:  # bad UTF-8 is a ValueError too
-        raise ApiError(400, "body is not valid JSON") from exc
+    """The body as JSON (bot.jsonbody: bounded, and no nesting or lone surrogate can crash the handler)."""
+    return await jsonbody.read_json(request, limit)
 
 
 def parse_incoming(body: Any) -> Incoming:
@@ -143,7 +132,7 @@ def parse_incoming(body: Any) -> Incoming:
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object")
     session = body.get("session")
-    if not isinstance(session, str) or not SESSION.match(session):
+    if not isinstance(session, str) or not SESSION.fullmatch(session):
         raise ApiError(400, "session must be 8 to 64 characters of letters, digits, '-' or '_'")
     given = {key: body[key] for key in ("text", "action", "start") if body.get(key) is not None}
     if len(given) != 1:
@@ -188,6 +177,7 @@ class WebChat:
         self.assets = assets
         self.budget = budget or Budget(RateLimiter(RATE, PER))
         self.langs = RecentLangs(50_000)  # the last reply language per session, for 429 and 500 answers
+        self.new_sessions = RateLimiter(NEW_SESSIONS, NEW_SESSIONS_PER)  # per client address
 
     async def index(self, request: web.Request) -> web.Response:
         return _serve(request, self.assets["index.html"])
@@ -204,6 +194,8 @@ class WebChat:
         except ApiError as exc:
             return _json({"error": exc.message}, exc.status)
         session, tap = incoming.user_id, is_tap(incoming)
+        if self._is_new(session) and not self.new_sessions.allow(request.remote or "unknown"):
+            return self._polite(session, 429, "too many new conversations from this address, please wait", "rate_limited", {"Retry-After": str(self.new_sessions.retry_after())})
         if not self.budget.allow(session, tap):
             return self._polite(session, 429, "too many messages, please wait", "rate_limited", {"Retry-After": str(self.budget.retry_after(tap))})
         try:
@@ -215,6 +207,11 @@ class WebChat:
         lang = outcome.event.lang
         self.langs.remember(session, lang)
         return _json({"replies": [reply_json(r) for r in outcome.replies], "lang": lang})
+
+    def _is_new(self, session: str) -> bool:
+        """A session not answered lately: the table of last reply languages is the bounded record of the
+        sessions served (in memory, so a client creating sessions costs no database read to spot)."""
+        return self.langs.get(session) is None
 
     def _polite(self, session: str, status: int, error: str, message_key: str, headers: dict[str, str] | None = None) -> web.Response:
         """An error the page shows as a normal bot message, in the session's last language."""

@@ -29,7 +29,6 @@ import json
 import logging
 import time
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -38,10 +37,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from .. import jsonbody
 from ..engine import Incoming
 from ..privacy import hash_user
 from ..replies import Reply, numbered_text, split_text
-from .base import Backoff, Budget, ChannelStatus, FloodGuard, KeyedLock, RateLimiter, RecentLangs, ServerContext, WebhookSpec, is_option_number, secret_matches, setup_messaging, with_backoff
+from .base import Backoff, Budget, ChannelStatus, FloodGuard, KeyedLock, RateLimiter, RecentIds, RecentLangs, ServerContext, WebhookSpec, is_option_number, secret_matches, setup_messaging, with_backoff
 
 log = logging.getLogger("digiguide.zalo")
 
@@ -54,7 +54,6 @@ MAX_TEXT = 2000  # sendMessage text: 1..2000 characters (counted here in UTF-16 
 POLL_TIMEOUT = 30  # seconds a getUpdates long poll may be held (the documented default)
 REQUEST_TIMEOUT = 15.0  # seconds for any other call
 TYPING_TIMEOUT = 3.0  # the typing action is a courtesy: never hold an answer longer than this for it
-DEDUPE_WINDOW, DEDUPE_SIZE = 300.0, 20_000  # drop a redelivered message for 5 minutes; bounded memory
 USER_RATE, USER_PER = 20, 60.0  # per citizen, typed: 20 messages in a burst, then one every 3 s (as Telegram)
 SEND_BACKOFF = Backoff(attempts=5, base=0.5, cap=60.0)  # ~0.5+1+2+4 s without a retry-after hint
 POLL_BACKOFF = Backoff(base=1.0, cap=60.0)
@@ -225,26 +224,6 @@ class Inbound:
         return cls(update["event_name"], user_id, chat_id, _id(message.get("message_id")), text if isinstance(text, str) else None, sender.get("is_bot") is True)
 
 
-class RecentIds:
-    """Keys seen within `window` seconds, at most `size` of them (oldest forgotten first)."""
-
-    def __init__(self, window: float = DEDUPE_WINDOW, size: int = DEDUPE_SIZE):
-        self.window, self.size = window, size
-        self._expiry: OrderedDict[tuple[str, str], float] = OrderedDict()
-
-    def seen(self, key: tuple[str, str], now: float | None = None) -> bool:
-        """True if `key` was seen within the window; otherwise remember it and return False."""
-        now = time.monotonic() if now is None else now
-        while self._expiry and next(iter(self._expiry.values())) <= now:
-            self._expiry.popitem(last=False)
-        if key in self._expiry:
-            return True
-        self._expiry[key] = now + self.window
-        if len(self._expiry) > self.size:
-            self._expiry.popitem(last=False)
-        return False
-
-
 # -- rendering: Reply -> Zalo texts ---------------------------------------------------------------------------------
 def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
@@ -349,8 +328,8 @@ class ZaloChannel:
         if not self.running or len(self._tasks) >= MAX_IN_FLIGHT:
             return web.Response(status=503, text="not accepting updates now")
         try:
-            update = unwrap(json.loads(await request.read()))
-        except ValueError:
+            update = unwrap(jsonbody.parse(await request.read()))
+        except jsonbody.RequestError:  # not JSON, bad UTF-8, or nested too deep for json.loads
             update = None
         if update is None:
             return web.Response(status=400, text="not a Zalo update")
