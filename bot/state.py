@@ -71,6 +71,8 @@ class SqliteStateStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
+        # /forget deletes a row: overwrite its bytes on disk, whatever SQLite's build default is
+        conn.execute("PRAGMA secure_delete=ON")
         self.db = sqlite_utils.Database(conn)
         if self.TABLE not in self.db.table_names():
             self.db[self.TABLE].create(

@@ -12,29 +12,31 @@ The PTB Application lives inside the aiohttp app's lifecycle: started on startup
 (before the server drains the engine, so updates in flight still get their answer), closed on cleanup.
 
 Tokens never reach a log line: we log no URLs and scrub the token and secret from error texts.
+
+Beside it: bot/channels/telegram_updates.py reads updates (who they are for, whether a webhook body is
+shaped as the Bot API documents, which flood budget they cost) and bot/channels/telegram_order.py runs
+them in per-chat order after a triage on arrival (duplicates and a flood's excess dropped before they wait).
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
-from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update, User
-from telegram.constants import ChatType, MessageLimit, ParseMode
+from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update, User
+from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
-    BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
@@ -48,7 +50,10 @@ from ..config import Settings
 from ..engine import Incoming
 from ..privacy import hash_user
 from ..replies import Reply, split_text
-from .base import Backoff, Budget, ChannelStatus, FloodGuard, KeyedLock, RateLimiter, RecentIds, RecentLangs, ServerContext, WebhookSpec, is_tap, secret_matches, setup_messaging, with_backoff
+from .base import Backoff, Budget, ChannelStatus, FloodGuard, RateLimiter, RecentIds, RecentLangs, ServerContext, WebhookSpec, is_tap, secret_matches, setup_messaging, with_backoff
+
+from .telegram_order import DROP, RUN, Arrival, PerChatOrder
+from .telegram_updates import flood_lane, for_the_bot, lang_hint, strip_mention, well_typed
 
 log = logging.getLogger("digiguide.telegram")
 
@@ -62,8 +67,6 @@ POLL_TIMEOUT = 10  # seconds a getUpdates long poll may wait (PTB's default)
 # 5xx and network errors: 4 tries, 0.5, 1 and 2 s apart (no jitter); 429 is AIORateLimiter's job
 SEND_BACKOFF = Backoff(attempts=4, base=0.5, cap=60.0, jitter=0.0)
 USER_RATE, USER_PER = 20, 60.0  # per citizen, typed: 20 messages in a burst, then one every 3 s (taps: base.TAP_RATE)
-MAX_CONCURRENT_UPDATES = 64  # updates being handled at once (engine calls, sends); one chat has one at a time
-MAX_ACCEPTED_UPDATES = 4096  # accepted and not finished, those waiting for their chat included: a memory bound
 QUIET_TAPS, QUIET_TAPS_PER = 3, 60.0  # taps over the budget that still get their spinner stopped, per citizen
 _GUIDE_STEP = re.compile(r"^g:.+:[1-9]\d*$")  # a button to a guide step (not the overview)
 WEBHOOK = WebhookSpec(
@@ -92,6 +95,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("lang", "Change language: /lang vi or /lang en"),
     ],
 }
+HANDLED_COMMANDS = frozenset(name for name, _ in COMMANDS["vi"])  # answered in groups without a mention too
 
 
 # -- rendering: Reply -> Telegram HTML messages ------------------------------------------------------------
@@ -160,207 +164,6 @@ def _is_guide_page(message: object) -> bool:
     markup = getattr(message, "reply_markup", None)
     rows = markup.inline_keyboard if isinstance(markup, InlineKeyboardMarkup) else ()
     return any(_GUIDE_STEP.match(b.callback_data or "") for row in rows for b in row if isinstance(b.callback_data, str))
-
-
-# -- helpers on updates ----------------------------------------------------------------------------------------
-def lang_hint(language_code: str | None) -> str | None:
-    """Telegram's client language ("vi", "en-GB", ...) as the engine's first-contact hint."""
-    code = (language_code or "").lower()
-    return next((lang for lang in ("vi", "en") if code.startswith(lang)), None)
-
-
-def _mentions(message: Message, username: str) -> bool:
-    wanted = f"@{username}".lower()
-    found = {**message.parse_entities([MessageEntity.MENTION]), **message.parse_caption_entities([MessageEntity.MENTION])}
-    return any(value.lower() == wanted for value in found.values())
-
-
-def for_the_bot(message: Message, bot: Bot) -> bool:
-    """In a private chat every message is for us; in a group only those that mention or reply to the bot
-    (a group has many conversations, and a bot that answers everything is soon removed). A message without a
-    chat (never from Telegram itself) is for nobody: there is nowhere to answer."""
-    if message.chat is None:
-        return False
-    if message.chat.type == ChatType.PRIVATE:
-        return True
-    reply_to = message.reply_to_message
-    if reply_to is not None and reply_to.from_user is not None and reply_to.from_user.id == bot.id:
-        return True
-    return bool(bot.username) and _mentions(message, bot.username)
-
-
-def strip_mention(text: str, username: str | None) -> str:
-    """Remove "@ourbot" so the engine sees only the question."""
-    if not username:
-        return text.strip()
-    return re.sub(rf"(?i)@{re.escape(username)}\b", " ", text).strip()
-
-
-MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post", "business_message", "edited_business_message")
-_ID_FIELDS = ("chat", "from", "sender_chat", "user")
-_TEXT_FIELDS = ("text", "caption")
-_ENTITY_FIELDS = ("entities", "caption_entities")
-
-
-def _has_int_id(value: object) -> bool:
-    return isinstance(value, dict) and type(value.get("id")) is int
-
-
-def _entities_ok(value: object) -> bool:
-    return isinstance(value, list) and all(
-        isinstance(e, dict) and isinstance(e.get("type"), str) and type(e.get("offset")) is int and type(e.get("length")) is int for e in value
-    )
-
-
-def _ids_ok(payload: dict[str, Any]) -> bool:
-    return all(_has_int_id(payload[k]) for k in _ID_FIELDS if k in payload)
-
-
-def _message_ok(message: object) -> bool:
-    """A message as the Bot API documents it, in the parts PTB's routing and our handlers read: a chat, ids
-    that are integers, text and caption that are strings, entities with integer offsets."""
-    return (
-        isinstance(message, dict)
-        and _has_int_id(message.get("chat"))
-        and _ids_ok(message)
-        and all(isinstance(message[k], str) for k in _TEXT_FIELDS if k in message)
-        and all(_entities_ok(message[k]) for k in _ENTITY_FIELDS if k in message)
-    )
-
-
-def well_typed(data: dict[str, Any]) -> bool:
-    """An update whose parts have the types the Bot API documents, where anything reads them.
-
-    Why: python-telegram-bot builds an Update from any JSON without checking types, so a forged webhook body
-    with `"text": 5`, a list for a chat id or a message without a chat would reach PTB's routing and our
-    handlers and fail there (a traceback per request). Telegram itself never sends such a thing."""
-    if type(data.get("update_id")) is not int:
-        return False
-    payloads = [value for key, value in data.items() if key != "update_id"]
-    if len(payloads) != 1 or not isinstance(payloads[0], dict) or not _ids_ok(payloads[0]):
-        return False
-    payload = payloads[0]
-    if any(kind in data for kind in MESSAGE_KINDS):
-        return _message_ok(payload)
-    if "callback_query" in data:
-        return _has_int_id(payload.get("from")) and ("message" not in payload or _message_ok(payload["message"]))
-    return True
-
-
-_HANDLED_COMMANDS = frozenset(name for name, _ in COMMANDS["vi"])
-
-
-def _command(message: Message, bot: Bot) -> str | None:
-    """The command a message starts with ("start", "help"), unless it is addressed to another bot."""
-    text, entity = message.text, message.entities[0] if message.entities else None
-    if not isinstance(text, str) or entity is None or entity.type != MessageEntity.BOT_COMMAND or entity.offset != 0:
-        return None
-    name, _, addressee = text[1 : entity.length].partition("@")
-    if addressee and addressee.lower() != (bot.username or "").lower():
-        return None
-    return name.lower()
-
-
-def flood_lane(update: Update, bot: Bot) -> bool | None:
-    """The flood budget the handlers charge an update to: True for a tap (a button, a /start link), False
-    for a typed message, None for what no handler answers (a group message not for the bot, a service
-    message, an update without a chat). Worked out on arrival, so a flooding citizen's excess is known before
-    it waits for its chat."""
-    if update.effective_user is None or update.effective_chat is None:
-        return None
-    if update.callback_query is not None:
-        return True
-    message = update.message
-    if message is None or filters.StatusUpdate.ALL.check_update(update):
-        return None
-    command = _command(message, bot)
-    if command not in _HANDLED_COMMANDS and not for_the_bot(message, bot):
-        return None
-    return command == "start"
-
-
-Verdict = Literal["ok", "warn", "quiet"]
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """What the channel decided about an update when it arrived, before it waited for its chat.
-
-    `run` False: drop it now (a duplicate, or a message from a citizen already told they send too fast).
-    `verdict`: the flood budget charged on arrival (`tap` says which one), which `_admit` then uses instead
-    of charging again; None when the update was not charged."""
-
-    run: bool = True
-    tap: bool = False
-    verdict: Verdict | None = None
-
-
-RUN, DROP = Arrival(), Arrival(run=False)
-
-
-def _discard(coroutine: Awaitable[Any]) -> None:
-    """Close the handler coroutine PTB made for a dropped update (never awaited, it would warn)."""
-    close = getattr(coroutine, "close", None)
-    if close is not None:
-        close()
-
-
-class PerChatOrder(BaseUpdateProcessor):
-    """Different chats are served concurrently; one chat's updates run one at a time, in arrival order; one
-    chat's backlog never makes the others wait.
-
-    Why: PTB's default handles every update in sequence, so one slow send (a 429 pause, a retry) would
-    hold up every citizen; full concurrency would let a citizen's second answer overtake the first.
-
-    Why `triage` and a slot taken late: PTB takes one of its slots (max_concurrent_updates) before it calls
-    `do_process_update`. When those slots were the limit on work, a flooding chat's updates waiting for their
-    chat held all 64 of them, and every other chat's update queued behind the flood, 2 to 13 s (issue 10).
-    Now `triage` sees each update on arrival, in arrival order and before any wait, so a duplicate or a
-    flooding citizen's excess is dropped there, and the limit on updates handled at once (`running`) is taken
-    only once the update's chat is free: waiting for one's own chat costs no slot. PTB's own bound becomes a
-    memory bound on updates accepted and not finished (`accepted`).
-    """
-
-    def __init__(self, triage: Callable[[object], Arrival] = lambda _update: RUN, running: int = MAX_CONCURRENT_UPDATES, accepted: int = MAX_ACCEPTED_UPDATES):
-        super().__init__(accepted)
-        self.triage = triage
-        self._chats = KeyedLock()
-        self._running = asyncio.Semaphore(running)
-        self._arrivals: dict[int, Arrival] = {}
-
-    def arrival(self, update: Update) -> Arrival | None:
-        """What `triage` decided about `update`, while it is being handled."""
-        return self._arrivals.get(update.update_id)
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        arrival = self.triage(update)  # no await before the chat's lock: updates reach it in arrival order
-        if not arrival.run:
-            _discard(coroutine)
-            return
-        if not isinstance(update, Update):
-            async with self._running:
-                await coroutine
-            return
-        self._arrivals[update.update_id] = arrival
-        try:
-            await self._in_order(update, coroutine)
-        finally:
-            self._arrivals.pop(update.update_id, None)
-
-    async def _in_order(self, update: Update, coroutine: Awaitable[Any]) -> None:
-        chat = update.effective_chat
-        if chat is None:
-            async with self._running:
-                await coroutine
-            return
-        async with self._chats.hold(chat.id), self._running:
-            await coroutine
-
-    async def initialize(self) -> None:
-        """Nothing to allocate."""
-
-    async def shutdown(self) -> None:
-        """Nothing to free."""
 
 
 # -- the channel -------------------------------------------------------------------------------------------------
@@ -597,7 +400,7 @@ class TelegramChannel:
             log.info("telegram: update delivered twice; the duplicate is ignored")
             return DROP
         try:
-            tap = flood_lane(update, self.bot)
+            tap = flood_lane(update, self.bot, HANDLED_COMMANDS)
         except (AttributeError, TypeError, ValueError):  # a malformed update, never from Telegram itself:
             return RUN  # the handlers decide what to say, and charge it then
         if tap is None:
