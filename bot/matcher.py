@@ -102,7 +102,7 @@ class Match:
     alternatives: tuple[Scored, ...] = ()  # best first; the suggestions when kind == "suggest"
     lang: str | None = None  # detected language of the question, None when unsure
     intent: str | None = None  # small-talk intent
-    normalised: str = ""  # the folded question (for analytics, after redaction upstream)
+    normalised: str = ""  # the folded question as typed, NOT redacted: never store it (bot.engine stores its own redacted copy)
     unknown_share: float = 0.0
     reason: str = ""  # one line: why this decision (for `ask --json` and the dashboard)
     subjects: frozenset[str] = frozenset()  # services and documents the question names

@@ -128,6 +128,16 @@ class Lexicon:
         return frozenset(self.concepts.values())
 
 
+_YEAR_TOKEN = re.compile(r"(?:19|20)[0-9]{2}")
+
+
+def _is_private_number(token: str, vocabulary: frozenset[str]) -> bool:
+    """A number of 4+ digits that is not a year and that the content never uses ("0912345678", "483920"):
+    the citizen's own data, which would only dilute the question's words. Years ("sinh năm 1986") stay:
+    they say what a question is about (often that it is not ours), and redaction keeps them too."""
+    return len(token) >= 4 and token.isdigit() and token not in vocabulary and not _YEAR_TOKEN.fullmatch(token)
+
+
 class Normaliser:
     """fold → split letter|digit → abbreviations → IME/typo repair → concepts → drop fillers.
 
@@ -208,6 +218,8 @@ class Normaliser:
         tokens = self.split_codes(fold(text))
         slots: list[tuple[str, ...]] = []
         for token in tokens:
+            if repair and _is_private_number(token, self.vocabulary):
+                continue  # a citizen's own ID, phone or OTP says nothing about what they ask
             if repair:
                 token = self.repair(token)
             slots.append(self.lexicon.abbreviations.get(token, (token,)))

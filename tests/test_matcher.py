@@ -144,3 +144,21 @@ def test_a_letter_is_answered_by_its_question_not_its_story(matcher):
     match = matcher.search(letter)
     assert match.focus and "trích lục giấy khai sinh" in match.focus
     assert match.kind in ("answer", "suggest") and match.alternatives[0].entry.id == "portal-birth-copy", (match.kind, match.reason)
+
+
+@pytest.mark.parametrize(
+    "template, number",
+    [
+        ("cccd{} kich hoat vneid muc 2 khong duoc", "001203004567"),
+        ("quen mat khau vneid so dien thoai{}", "0912345678"),
+        ("ma otp{} nhap vao dau", "483920"),
+        ("chuyen nham tien vao stk{} lay lai the nao", "19036549821017"),
+    ],
+)
+def test_a_citizens_own_number_does_not_change_the_answer(matcher, template, number):
+    """Citizens paste their ID, phone or OTP into the question; the number says nothing about what they ask,
+    so the bot decides exactly as if they had left it out, glued to a word or apart."""
+    without = matcher.search(template.format(""))
+    for typed in (template.format(number), template.format(" " + number)):
+        found = matcher.search(typed)
+        assert (found.kind, found.entry, found.score) == (without.kind, without.entry, without.score), typed
