@@ -325,14 +325,17 @@ async def test_telegram_tapped(stack, quiet_log, action):
     assert texts or not action, "a tap is always answered (a stale button politely)"
 
 
+def changed(update: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """`update` with its "message" fields changed; a field set to ... is removed."""
+    message = {**update["message"], **changes}
+    return {**update, "message": {k: v for k, v in message.items() if v is not ...}}
+
+
 def tg_wrong(tg: FakeTelegram, user: int) -> dict[str, dict[str, Any]]:
     """Updates with the wrong JSON types where the Bot API documents a type, or parts missing."""
 
     def message(**changes: Any) -> dict[str, Any]:
-        update = tg.text_update("quen mk", user_id=user)
-        update["message"].update(changes)
-        update["message"] = {k: v for k, v in update["message"].items() if v is not ...}
-        return update
+        return changed(tg.text_update("quen mk", user_id=user), **changes)
 
     cases = {f"text-{k}": message(text=v) for k, v in WRONG_TYPES.items()}
     cases |= {f"command-text-{k}": message(text=v, entities=[{"type": "bot_command", "offset": 0, "length": 5}]) for k, v in WRONG_TYPES.items()}
@@ -445,10 +448,7 @@ async def test_zalo_typed(stack, quiet_log, text):
 
 def zl_wrong(zl: FakeZalo, user: str) -> dict[str, dict[str, Any]]:
     def update(**changes: Any) -> dict[str, Any]:
-        u = zl.text_update("quen mk", user_id=user)
-        u["message"].update(changes)
-        u["message"] = {k: v for k, v in u["message"].items() if v is not ...}
-        return u
+        return changed(zl.text_update("quen mk", user_id=user), **changes)
 
     cases = {f"text-{k}": update(text=v) for k, v in WRONG_TYPES.items()}
     cases |= {
