@@ -28,7 +28,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import Future
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from operator import attrgetter
 from pathlib import Path
 from typing import Iterable
@@ -267,8 +267,10 @@ class EventStore:
         self.flush_interval = flush_interval
         self.max_batch = max_batch
         self.max_backlog = max_backlog
-        self._queue: queue.SimpleQueue[tuple[Event, Future | None, float] | None] = queue.SimpleQueue()
-        self._pending: list[tuple[Event, Future | None]] = []  # taken from the queue, not yet committed
+        # Queued and pending items are bare Events (record: no allocation per event, which at a million
+        # events costs the garbage collector dearly) or _Waiting (stored); None only wakes the writer.
+        self._queue: queue.SimpleQueue[Event | _Waiting | None] = queue.SimpleQueue()
+        self._pending: list[Event | _Waiting] = []  # taken from the queue, not yet committed
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._forget: queue.SimpleQueue[tuple[str, threading.Event, list]] = queue.SimpleQueue()
@@ -278,7 +280,7 @@ class EventStore:
     # -- producer side --------------------------------------------------------------------------------------
     def record(self, event: Event) -> None:
         """Queue an event; it is committed within `flush_interval` (bulk writers, replays)."""
-        self._queue.put((event, None, 0.0))
+        self._queue.put(event)
 
     def stored(self, event: Event, linger: float = 0.0) -> Future:
         """Queue an event and get a future that is done once it is committed (or dropped by a /forget of its
@@ -286,9 +288,9 @@ class EventStore:
 
         `linger`: the caller knows more events are coming (answers still being worked out): the writer may
         wait that long for them, so that they share one commit. Zero (nothing else coming) commits now."""
-        done: Future = Future()
-        self._queue.put((event, done, linger))
-        return done
+        waiting = _Waiting(event, Future(), linger)
+        self._queue.put(waiting)
+        return waiting.done
 
     @property
     def backlog(self) -> int:
@@ -327,7 +329,7 @@ class EventStore:
         waits for (from `stored`) is among them, only as long as the latest such event's `linger` allows
         (bounded from the first one's arrival), and never past a wake-up (None)."""
         deadline = time.monotonic() + wait
-        if any(done is not None for _, done in self._pending):
+        if any(type(item) is _Waiting for item in self._pending):
             deadline = time.monotonic()  # a retry after a failure: whoever waits has waited enough
         first_waiter = None
         while len(self._pending) < self.max_batch:
@@ -339,19 +341,18 @@ class EventStore:
             if item is None:  # stop(), forget(): act now rather than wait out the interval
                 deadline = time.monotonic()
                 continue
-            event, done, linger = item
-            self._pending.append((event, done))
-            if done is not None:
+            self._pending.append(item)
+            if type(item) is _Waiting:
                 now = time.monotonic()
                 first_waiter = first_waiter or now
-                deadline = min(deadline, first_waiter + linger) if linger > 0 else now
+                deadline = min(deadline, first_waiter + item.linger) if item.linger > 0 else now
 
     def _flush(self, db: sqlite_utils.Database) -> bool:
         if not self._pending:
             return True
         batch = self._pending[: self.max_batch]
         try:
-            write_batch(db, [event for event, _ in batch])
+            write_batch(db, [item.event if type(item) is _Waiting else item for item in batch])
         except sqlite3.Error as exc:  # locked, disk full, I/O error: keep the batch and try again later
             self.failures += 1
             log.error("analytics write failed (%s); %d event(s) kept in memory, retrying", exc, len(self._pending))
@@ -373,8 +374,9 @@ class EventStore:
             except queue.Empty:
                 return
             self._drain_queue(0)
-            _settle([item for item in self._pending if item[0].user == user], False)
-            self._pending = [item for item in self._pending if item[0].user != user]
+            mine = [item for item in self._pending if _event(item).user == user]
+            _settle(mine, False)
+            self._pending = [item for item in self._pending if _event(item).user != user]
             try:
                 result.append(forget_user(db, user))
             except sqlite3.Error as exc:
@@ -426,8 +428,21 @@ class EventStore:
             db.conn.close()
 
 
-def _settle(items: list[tuple[Event, Future | None]], committed: bool) -> None:
+@dataclass(slots=True)
+class _Waiting:
+    """An event someone waits for (EventStore.stored): its future, and how long the writer may linger."""
+
+    event: Event
+    done: Future
+    linger: float
+
+
+def _event(item: Event | _Waiting) -> Event:
+    return item.event if type(item) is _Waiting else item
+
+
+def _settle(items: list[Event | _Waiting], committed: bool) -> None:
     """Tell whoever waits for these events whether they were committed."""
-    for _, done in items:
-        if done is not None and not done.done():
-            done.set_result(committed)
+    for item in items:
+        if type(item) is _Waiting and not item.done.done():
+            item.done.set_result(committed)

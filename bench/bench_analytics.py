@@ -136,8 +136,8 @@ def main() -> None:
         off, batched, on = (statistics.median(r[i] for r in runs) for i in range(3))
         print(
             f"engine throughput, one question at a time (median of 3 alternating runs): logging off {off:,.0f} questions/s, "
-            f"logging batched once a second {batched:,.0f} ({(1 - batched / off) * 100:+.1f}%), "
-            f"logging durable (the default) {on:,.0f} ({(1 - on / off) * 100:+.1f}%)"
+            f"logging batched once a second {batched:,.0f} (cost {(1 - batched / off) * 100:+.1f}%), "
+            f"logging durable (the default) {on:,.0f} (cost {(1 - on / off) * 100:+.1f}%)"
         )
         if args.keep:
             shutil.copy(path, args.keep)
