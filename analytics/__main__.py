@@ -8,6 +8,8 @@
     python -m analytics purge --older-than DAYS [--vacuum] [--db PATH]
     python -m analytics groups [--since DATE] [--until DATE] [--format table|csv|json] [--db PATH] [--content DIR]
                                                                # results per working group and ward
+    python -m analytics users add NAME --role admin|editor|viewer [--ward WARD_ID ...] | list | disable NAME | reset NAME
+    python -m analytics tokens add NAME --role admin|editor|viewer [--ward ...] | list | revoke NAME   (analytics/accounts_cli.py)
 
 Dates are Vietnam days (YYYY-MM-DD), inclusive. `--db` defaults to DIGIGUIDE_DB (data/digiguide.db).
 A bad date, or a database file that does not exist, is reported on stderr with exit status 2.
@@ -23,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import accounts_cli
 from . import report as rpt
 from .store import connect, purge_older_than
 
@@ -319,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     groups.add_argument("--db", type=Path, help=db_help)
     groups.add_argument("--content", type=Path, metavar="DIR", help="content folder, for the groups and guides (default: DIGIGUIDE_CONTENT)")
     groups.set_defaults(func=cmd_groups)
+
+    accounts_cli.register(sub, db_help, default_db)  # users add|list|disable|enable|reset, tokens add|list|revoke
     return parser
 
 
