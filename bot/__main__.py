@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
+from .askjson import ask_record
 from .engine import Engine, Incoming, Outcome
 from .knowledge import ContentError, KnowledgeBase, load_knowledge
 from .replies import numbered_text
-
-ASK_KINDS = {"faq", "guide", "suggest", "smalltalk", "fallback"}
 
 
 def _load(content_dir: Path) -> KnowledgeBase:
@@ -24,56 +23,6 @@ def _load(content_dir: Path) -> KnowledgeBase:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         sys.exit(1)
-
-
-def ask_record(outcome: Outcome) -> dict:
-    """The `ask --json` contract of DESIGN.md, built from one engine outcome."""
-    event, match = outcome.event, outcome.match
-    kind = event.kind if event.kind in ASK_KINDS else "fallback"
-    if event.kind == "guide_step":
-        kind = "guide"
-    elif event.kind == "clarify":
-        kind = "smalltalk"  # the bot asks back with the menu: conversation, not an answer
-    suggestions = []
-    if match is not None and kind == "suggest":
-        for scored in match.alternatives:
-            entry = scored.entry
-            title = entry.title.get(event.lang) if hasattr(entry.title, "get") else entry.title(event.lang)
-            suggestions.append({"id": entry.id, "topic": entry.topic, "title": title})
-    entry_id = event.entry_id if kind in ("faq", "guide", "suggest") else None
-    topic = event.topic if kind in ("faq", "guide", "suggest") else None
-    return {
-        "kind": kind,
-        "topic": topic,
-        "id": entry_id,
-        "score": round(float(match.score if match else 0.0), 4),
-        "lang": event.lang,
-        "text": "\n\n".join(r.text for r in outcome.replies),
-        "suggestions": suggestions,
-        "explain": explain(match),
-    }
-
-
-def explain(match) -> dict | None:
-    """Why the matcher decided what it did: the reason, the score's parts for the best candidates, the
-    services and documents named, and the part of a long message that was read as the question."""
-    if match is None:
-        return None
-    candidates = []
-    for scored in match.alternatives[:3]:
-        row = {"id": scored.entry.id, "score": scored.score}
-        if scored.parts is not None:
-            row.update(asdict(scored.parts))
-        candidates.append(row)
-    return {
-        "decision": match.kind,
-        "reason": match.reason,
-        "intent": match.intent,
-        "subjects": sorted(match.subjects),
-        "question_part": match.focus or None,
-        "unknown_share": round(match.unknown_share, 3),
-        "candidates": candidates,
-    }
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -176,7 +125,45 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"Content OK (version {kb.version}): {len(kb.faqs)} FAQ entries, {len(kb.guides)} guides ({steps} steps), "
         f"{len(kb.topics)} topics, {len(kb.smalltalk)} small-talk intents."
     )
+    return cmd_stale(args, kb) if args.stale else 0
+
+
+def cmd_stale(args: argparse.Namespace, kb: KnowledgeBase) -> int:
+    """`check --stale`: the entries due for review (bot.freshness). A report, so exit 0; bad inputs exit 2."""
+    from .freshness import read_fingerprints, review_list, review_table
+
+    today = args.today or dt.date.today()
+    fingerprints, asked, note = None, None, "asked: not counted, pass --db"
+    if args.sources is not None:
+        try:
+            fingerprints = read_fingerprints(args.sources.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"--sources {args.sources}: {exc}", file=sys.stderr)
+            return 2
+    if args.db is not None:
+        from analytics.freshness_data import ASKED_DAYS, asked_counts
+        from analytics.store import connect
+
+        if not args.db.is_file():
+            print(f"--db {args.db}: no analytics database there", file=sys.stderr)
+            return 2
+        db = connect(args.db)
+        try:
+            asked = asked_counts(db, today - dt.timedelta(days=ASKED_DAYS - 1))
+        finally:
+            db.conn.close()
+        note = f"asked = answers in the {ASKED_DAYS} days to {today}"
+    items = review_list(kb, today, asked, fingerprints)
+    print()
+    print(review_table(items, len(kb.faqs) + len(kb.guides), today, kb.review_months, note))
     return 0
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date written YYYY-MM-DD") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,7 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--jsonl", action="store_true", help="read questions from stdin, one per line; write JSON lines")
     sub.add_parser("serve", help="run the server: web chat, Telegram (when configured), health and admin")
     sub.add_parser("chat", help="talk to the bot in the terminal")
-    sub.add_parser("check", help="validate the content; exit 1 with file:line messages when invalid")
+    check = sub.add_parser("check", help="validate the content; exit 1 with file:line messages when invalid")
+    check.add_argument("--stale", action="store_true", help="also list the entries due for review (expired, old, sources changed)")
+    check.add_argument("--db", type=Path, help="with --stale: analytics database, to put the most asked entries first")
+    check.add_argument("--today", type=_day, help="with --stale: review as of this day (YYYY-MM-DD)")
+    check.add_argument("--sources", type=Path, help="with --stale: JSON of url -> fingerprint from a fetch job")
     links = sub.add_parser("links", help="list every deep link and poster code (for working groups)")
     links.add_argument("--group", help="only this working group")
     links.add_argument("--format", choices=["table", "csv", "json"], default="table")

@@ -26,6 +26,9 @@ MAX_ID_LEN = 32  # keeps every action ("fb:<id>:down", "g:<id>:12") inside Teleg
 TELEGRAM_LIMIT = 4096
 ZALO_LIMIT = 2000
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+LEGAL_ID_RE = re.compile(r"^(?=.*\d)\S.{2,118}$")  # a legal text is cited by its number: "Thông tư 75/2022/TT-BTC"
+FINGERPRINT_RE = re.compile(r"^[A-Za-z0-9:_-]{8,100}$")
+DEFAULT_REVIEW_MONTHS = 12  # when locality.yaml has no review_months
 
 DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
 
@@ -77,6 +80,27 @@ class Phrasings:
 
 
 @dataclass(frozen=True)
+class LegalBasis:
+    """A legal text an answer rests on (a decree, a circular, a law...): when it is amended or replaced,
+    the answer must be reviewed. Written in YAML as a plain id or as {id, title, url}."""
+
+    id: str  # as officials cite it: "Nghị định 69/2024/NĐ-CP"
+    title: str = ""
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    """An editor re-read a source page on `checked` (and noted a fingerprint of its text then). Written in
+    YAML as a source {url, checked, fingerprint}; plain URLs count as read on the entry's `reviewed` date.
+    bot.freshness compares these across entries and with an operator's fetch of the pages."""
+
+    url: str
+    checked: dt.date
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
 class FAQ:
     id: str
     topic: str
@@ -87,6 +111,10 @@ class FAQ:
     keywords: tuple[str, ...] = ()
     guide: str | None = None
     location: str = ""
+    legal_basis: tuple[LegalBasis, ...] = ()
+    valid_until: dt.date | None = None  # the last day a fact of the answer holds (a fee reduction...)
+    owner: str | None = None  # id of the office (content/locality.yaml offices) that answers for it
+    source_checks: tuple[SourceCheck, ...] = ()
 
     def title(self, lang: str) -> str:
         return self.questions.get(lang)[0]
@@ -117,6 +145,10 @@ class Guide:
     reviewed: dt.date
     location: str = ""
     code: str | None = None  # short code typed on Zalo from a poster, e.g. "ID1"
+    legal_basis: tuple[LegalBasis, ...] = ()
+    valid_until: dt.date | None = None
+    owner: str | None = None
+    source_checks: tuple[SourceCheck, ...] = ()
 
     @property
     def family(self) -> str:
@@ -184,6 +216,12 @@ class KnowledgeBase:
     working_groups: Mapping[str, WorkingGroup] = field(default_factory=dict)
     content_dir: Path = field(default=DEFAULT_CONTENT_DIR)
     featured: tuple[str, ...] = ()  # entry ids behind the menu's "common tasks" button, in order
+
+    @property
+    def review_months(self) -> int:
+        """An entry reviewed longer ago than this is due for review (locality.yaml review_months)."""
+        months = self.locality.get("review_months", DEFAULT_REVIEW_MONTHS)
+        return months if isinstance(months, int) else DEFAULT_REVIEW_MONTHS
 
     def where_to_ask(self, topic: str | None, lang: str) -> str:
         """The hotline or office for a topic (topics.yaml `help`), or the general one."""
@@ -350,20 +388,44 @@ class _Checker:
             self.report(line, f"unknown topic {value!r} (use one of: {', '.join(TOPIC_IDS)})")
         return str(value)
 
+    def url(self, value: Any, line: int) -> str | None:
+        parsed = urlparse(str(value))
+        if not isinstance(value, str) or parsed.scheme not in ("http", "https") or "." not in parsed.netloc or " " in value:
+            self.report(line, f"malformed URL {value!r} (must start with http:// or https://)")
+            return None
+        return value
+
     def urls(self, value: Any, line: int) -> tuple[str, ...]:
+        return self.sources(value, line)[0]
+
+    def sources(self, value: Any, line: int, what: str = "") -> tuple[tuple[str, ...], tuple[SourceCheck, ...]]:
+        """Source URLs, each a plain URL or {url, checked, fingerprint}: an editor re-read that page."""
         if not isinstance(value, list) or not value:
             self.report(line, "sources must be a non-empty list of URLs")
-            return ()
-        out = []
-        for i, url in enumerate(value):
-            parsed = urlparse(str(url))
-            if parsed.scheme not in ("http", "https") or "." not in parsed.netloc or " " in str(url):
-                self.report(_line_item(value, i), f"malformed URL {url!r} (must start with http:// or https://)")
-            else:
-                out.append(str(url))
-        return tuple(out)
+            return (), ()
+        urls, checks = [], []
+        for i, item in enumerate(value):
+            item_line = _line_item(value, i)
+            if not isinstance(item, dict):
+                url = self.url(item, item_line)
+                urls += [url] if url else []
+                continue
+            if not self.keys(item, item_line, ("url", "checked"), ("fingerprint",), what=f"source of {what}" if what else "source"):
+                continue
+            url = self.url(item["url"], _line(item, "url"))
+            checked = self.date(item["checked"], _line(item, "checked"), "checked", what)
+            fingerprint = item.get("fingerprint")
+            if fingerprint is not None and (not isinstance(fingerprint, str) or not FINGERPRINT_RE.match(fingerprint)):
+                self.report(_line(item, "fingerprint"), f"fingerprint of a source of {what} must be 8 to 100 letters, digits, ':', '-' or '_' (as the fetch job wrote it), got {fingerprint!r}")
+                fingerprint = None
+            if url:
+                urls.append(url)
+                checks.append(SourceCheck(url, checked, fingerprint))
+        return tuple(urls), tuple(checks)
 
-    def date(self, value: Any, line: int) -> dt.date:
+    def date(self, value: Any, line: int, key: str = "reviewed", what: str = "", future_ok: bool = False) -> dt.date:
+        """A YYYY-MM-DD date; `key` and `what` (the entry) name it in the message."""
+        name = f"{key} of {what}" if what else key
         if isinstance(value, dt.datetime):
             value = value.date()
         if isinstance(value, str):
@@ -372,11 +434,51 @@ class _Checker:
             except ValueError:
                 pass
         if not isinstance(value, dt.date):
-            self.report(line, f"reviewed must be a date written YYYY-MM-DD, got {value!r}")
+            self.report(line, f"{name} must be a date written YYYY-MM-DD, got {value!r}")
             return dt.date.min
-        if value > self.today:
-            self.report(line, f"reviewed date {value} is in the future")
+        if value > self.today and not future_ok:
+            self.report(line, f"{name} date {value} is in the future")
         return value
+
+    def legal_basis(self, value: Any, line: int, what: str) -> tuple[LegalBasis, ...]:
+        """Legal texts, each a plain id ("Nghị định 69/2024/NĐ-CP") or {id, title, url}."""
+        if not isinstance(value, list) or not value:
+            self.report(line, f"legal_basis of {what} must be a list of legal texts, e.g. [Nghị định 69/2024/NĐ-CP]")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            item_line = _line_item(value, i)
+            if isinstance(item, dict):
+                if not self.keys(item, item_line, ("id",), ("title", "url"), what=f"legal_basis of {what}"):
+                    continue
+                ident, title = item["id"], item.get("title") or ""
+                url = self.url(item["url"], _line(item, "url")) if "url" in item else None
+            else:
+                ident, title, url = item, "", None
+            if not isinstance(ident, str) or not LEGAL_ID_RE.match(ident.strip()) or not isinstance(title, str):
+                self.report(item_line, f"legal_basis of {what}: {ident!r} must name a numbered text as it is cited, e.g. Nghị định 69/2024/NĐ-CP")
+                continue
+            out.append(LegalBasis(ident.strip(), title.strip(), url))
+        return tuple(out)
+
+    def owner(self, value: Any, line: int, what: str) -> str | None:
+        offices = self.locality.get("offices") if isinstance(self.locality.get("offices"), dict) else {}
+        if value not in offices:
+            self.report(line, f"unknown owner {value!r} of {what} (use an office of content/locality.yaml: {', '.join(sorted(offices)) or 'none defined'})")
+            return None
+        return str(value)
+
+    def freshness(self, raw: Mapping[str, Any], what: str) -> dict[str, Any]:
+        """The optional legal_basis, valid_until and owner of an entry (FAQ or guide), checked."""
+        out: dict[str, Any] = {}
+        if "legal_basis" in raw:
+            out["legal_basis"] = self.legal_basis(raw["legal_basis"], _line(raw, "legal_basis"), what)
+        if "valid_until" in raw:
+            day = self.date(raw["valid_until"], _line(raw, "valid_until"), "valid_until", what, future_ok=True)
+            out["valid_until"] = None if day == dt.date.min else day
+        if "owner" in raw:
+            out["owner"] = self.owner(raw["owner"], _line(raw, "owner"), what)
+        return out
 
 
 def _line(data: Any, key: Any = None) -> int:
@@ -392,9 +494,10 @@ def _line_item(items: Any, index: int) -> int:
 # ------------------------------------------------------------------------------------------------------------
 
 FAQ_REQUIRED = ("id", "topic", "questions", "answer", "sources", "reviewed")
-FAQ_OPTIONAL = ("keywords", "guide")
+FRESHNESS_KEYS = ("legal_basis", "valid_until", "owner")  # optional on every entry; see bot.freshness
+FAQ_OPTIONAL = ("keywords", "guide", *FRESHNESS_KEYS)
 GUIDE_REQUIRED = ("id", "topic", "title", "audience", "questions", "prepare", "steps", "problems", "sources", "reviewed")
-GUIDE_OPTIONAL = ("code",)
+GUIDE_OPTIONAL = ("code", *FRESHNESS_KEYS)
 CODE_RE = re.compile(r"^[A-Za-z]{1,5}[0-9]{1,3}$")  # letters then digits: never an everyday word
 MAX_GROUP_ID = 28  # "g-<32-char guide id>__<group id>" must fit Telegram's 64-character payload
 
@@ -413,17 +516,21 @@ def _load_faqs(c: _Checker, raw: Any) -> list[FAQ]:
             c.report(_line(item, "keywords"), "keywords must be a list of words")
             keywords = []
         guide = item.get("guide")
+        what = f"FAQ entry {item['id']!r}"
+        sources, checks = c.sources(item["sources"], _line(item, "sources"), what)
         faqs.append(
             FAQ(
                 id=c.ident(item["id"], _line(item, "id"), "id"),
                 topic=c.topic(item["topic"], _line(item, "topic")),
                 questions=c.phrasings(item["questions"], _line(item, "questions"), "questions", 4, 1),
                 answer=c.localized(item["answer"], _line(item, "answer"), "answer"),
-                sources=c.urls(item["sources"], _line(item, "sources")),
+                sources=sources,
                 reviewed=c.date(item["reviewed"], _line(item, "reviewed")),
                 keywords=tuple(str(k) for k in keywords),
                 guide=str(guide) if guide else None,
                 location=f"{c.file}:{line}",
+                source_checks=checks,
+                **c.freshness(item, what),
             )
         )
     return faqs
@@ -460,6 +567,8 @@ def _load_guide(c: _Checker, raw: Any, expected_id: str) -> Guide | None:
                         c.localized(item["fix"], _line(item, "fix"), f"fix {i + 1}"),
                     )
                 )
+    what = f"guide {gid!r}"
+    sources, checks = c.sources(raw["sources"], _line(raw, "sources"), what)
     return Guide(
         id=gid,
         topic=c.topic(raw["topic"], _line(raw, "topic")),
@@ -469,10 +578,12 @@ def _load_guide(c: _Checker, raw: Any, expected_id: str) -> Guide | None:
         prepare=c.phrasings(raw["prepare"], _line(raw, "prepare"), "prepare", 1, 1),
         steps=tuple(steps),
         problems=tuple(problems),
-        sources=c.urls(raw["sources"], _line(raw, "sources")),
+        sources=sources,
         reviewed=c.date(raw["reviewed"], _line(raw, "reviewed")),
         location=f"{c.file}:1",
         code=code,
+        source_checks=checks,
+        **c.freshness(raw, what),
     )
 
 
@@ -653,9 +764,12 @@ def load_knowledge(content_dir: Path | str = DEFAULT_CONTENT_DIR) -> KnowledgeBa
     locality = raw["locality.yaml"][0] or {}
     c = _Checker(content_dir, locality)
     c.file = raw["locality.yaml"][1]
-    c.keys(locality, 1, ("province", "hotlines", "offices", "links", "sources", "reviewed"), ("utilities", "wards", "working_groups"), what="locality.yaml")
+    c.keys(locality, 1, ("province", "hotlines", "offices", "links", "sources", "reviewed"), ("utilities", "wards", "working_groups", "review_months"), what="locality.yaml")
     working_groups = _load_working_groups(c, locality)
     c.date(locality.get("reviewed"), _line(locality, "reviewed"))
+    months = locality.get("review_months", DEFAULT_REVIEW_MONTHS)
+    if not isinstance(months, int) or isinstance(months, bool) or not 1 <= months <= 120:
+        c.report(_line(locality, "review_months"), f"review_months must be a whole number of months from 1 to 120, got {months!r}")
     c.urls(locality.get("sources"), _line(locality, "sources"))
 
     c.file = raw["lexicon.yaml"][1]
