@@ -1,10 +1,13 @@
 # Two commands for a newcomer: `make run` and `make test`. Both build .venv from pyproject.toml first.
+# `make demo` shows the dashboard at once: generated data in its own file, never in the real database.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench check chat clean
+DEMO_DB ?= data/demo.db
+
+.PHONY: run demo test bench check chat clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,6 +17,11 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(PY) -m bot serve
+
+# fresh made-up data dated up to today (each run replaces the last), then the server on that file
+demo: $(STAMP)
+	$(PY) -m analytics demo --db $(DEMO_DB) --force
+	DIGIGUIDE_DB=$(DEMO_DB) $(PY) -m bot serve
 
 chat: $(STAMP)
 	$(PY) -m bot chat

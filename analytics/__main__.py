@@ -1,13 +1,16 @@
-"""`python -m analytics {report,export,mark,unmark,purge,groups}`: what officials and operators run against the event store.
+"""`python -m analytics {report,export,mark,unmark,purge,groups,demo}`: what officials and operators run against the event store.
 
     python -m analytics report [--since DATE] [--until DATE] [--channel C] [--topic T] [--ward W] [--source S]
                                [--format table|csv|json] [--db PATH]
     python -m analytics export [--db PATH] [--out DIR]         # every table and report section as CSV
-    python -m analytics mark KEY resolved|ignored [--entry ID] [--db PATH]
+    python -m analytics mark KEY resolved|ignored [--entry ID] [--db PATH] [--content DIR]
+                                                               # KEY: the "key" column of the unanswered clusters
     python -m analytics unmark KEY [--db PATH]
     python -m analytics purge --older-than DAYS [--vacuum] [--db PATH]
     python -m analytics groups [--since DATE] [--until DATE] [--format table|csv|json] [--db PATH] [--content DIR]
                                                                # results per working group and ward
+    python -m analytics demo [--db PATH] [--force] [--content DIR]
+                                                               # fill a fresh database with generated data
     python -m analytics users add NAME --role admin|editor|viewer [--ward WARD_ID ...] | list | disable NAME | reset NAME
     python -m analytics tokens add NAME --role admin|editor|viewer [--ward ...] | list | revoke NAME   (analytics/accounts_cli.py)
 
@@ -19,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import difflib
 import io
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,8 +45,11 @@ TITLES = {
 TABLE_COLUMNS = {
     "by_topic": ["value", "questions", "answered", "suggest", "fallback", "answer_rate", "fallback_rate", "users"],
     "top_questions": ["topic", "rank", "count", "example", "first_day", "last_day"],
-    "unanswered": ["count", "fallback", "suggest", "topic", "status", "entry_id", "after_mark", "first_day", "last_day", "examples"],
+    "unanswered": ["count", "fallback", "suggest", "topic", "status", "entry_id", "after_mark", "first_day", "last_day", "example", "key"],
 }
+UNCLIPPED = {"key"}  # copied into `mark`: shown whole (it is the last column, so a long one aligns nothing)
+MARK_HINT = 'To triage a cluster: python -m analytics mark "KEY" resolved --entry ID   (or: ignored; unmark "KEY" to reopen it)'
+
 for _dim in ("channel", "lang", "source", "ward"):
     TABLE_COLUMNS[f"by_{_dim}"] = TABLE_COLUMNS["by_topic"]
 NONE_LABEL = {"value", "topic"}  # columns where "" means "not set"
@@ -82,7 +90,7 @@ def _cell(column: str, value: Any, width: int = 60) -> str:
     text = str(value)
     if text == "" and column in NONE_LABEL:
         return "(none)"
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return text if len(text) <= width or column in UNCLIPPED else text[: width - 1] + "…"
 
 
 def render_table(report: dict[str, Any]) -> str:
@@ -108,6 +116,8 @@ def render_table(report: dict[str, Any]) -> str:
                 numeric = [all(_is_number(r[i]) for r in rows) for i in range(len(header))]
                 for row in cells:
                     out.append("  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric)).rstrip())
+                if name == "unanswered":
+                    out.append(MARK_HINT)
         out.append("")
     return "\n".join(out)
 
@@ -140,7 +150,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _csv_value(value: Any) -> Any:
-    return "" if value is None else value
+    return rpt.csv_cell(value)  # citizens' questions as typed: never a formula in the official's spreadsheet
 
 
 def render_csv(report: dict[str, Any]) -> str:
@@ -213,9 +223,35 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_content(path: Path | None):
+    """The knowledge base of `--content`, else DIGIGUIDE_CONTENT; a broken one is a usage error (exit 2)."""
+    from bot.config import Settings
+    from bot.knowledge import ContentError, load_knowledge
+
+    try:
+        return load_knowledge(path or Settings.load().content_dir)
+    except (ContentError, OSError) as exc:
+        raise UsageError(f"cannot load the content: {exc}") from None
+
+
+def _check_entry(entry: str, content: Path | None) -> None:
+    """`mark --entry` must name an FAQ entry or guide of the content, or the mark points nowhere."""
+    kb = _load_content(content)
+    if entry in kb.faqs or entry in kb.guides:
+        return
+    close = difflib.get_close_matches(entry, [*kb.faqs, *kb.guides], n=3)
+    hint = f" (did you mean {' or '.join(close)}?)" if close else " (see the ids in content/faq/*.yaml and content/guides/)"
+    raise UsageError(f"no FAQ entry or guide {entry!r} in {kb.content_dir}{hint}")
+
+
 def cmd_mark(args: argparse.Namespace) -> int:
+    args.key = args.key.strip()
     db = _open_existing(args.db)
     try:
+        if args.key and rpt.unknown_keys(db, [args.key]):
+            raise UsageError(f"no stored question has the key {args.key!r}: copy it from the \"key\" column of `python -m analytics report`")
+        if args.entry and args.status == "resolved":
+            _check_entry(args.entry, args.content)
         rpt.mark_cluster(db, args.key, args.status, entry_id=args.entry)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -245,19 +281,13 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 def cmd_groups(args: argparse.Namespace) -> int:
     """Results per working group and per ward (analytics/outreach_report.py)."""
-    from bot.config import Settings
-    from bot.knowledge import ContentError, load_knowledge
-
     from . import outreach_report as orr
 
     try:
         f = rpt.Filters(since=args.since, until=args.until)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    try:
-        kb = load_knowledge(args.content or Settings.load().content_dir)
-    except (ContentError, OSError) as exc:
-        raise UsageError(f"cannot load the content: {exc}") from None
+    kb = _load_content(args.content)
     db = _open_existing(args.db)
     try:
         data = orr.for_kb(db, kb, f)
@@ -269,6 +299,23 @@ def cmd_groups(args: argparse.Namespace) -> int:
         sys.stdout.write(orr.as_csv(data))
     else:
         print(orr.as_table(data, {g.id: g.code for g in kb.working_groups.values()}))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Fill a fresh database with generated data (analytics/demo.py), and say how to open the dashboard."""
+    from . import demo
+
+    path = Path(args.db or default_db())
+    kb = _load_content(args.content)
+    try:
+        made = demo.fill(path, kb, force=args.force, clear=TABLES)
+    except demo.NotEmpty as exc:
+        raise UsageError(f"{path} already has {exc.events} event(s): the demo would mix made-up figures into them. "
+                         "Use another --db, or --force to delete its analytics data first") from None
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"{path} is not an analytics database ({exc})") from None
+    print(demo.describe(made, default_db=path.resolve() == Path(default_db()).resolve()))
     return 0
 
 
@@ -302,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     mark.add_argument("status", choices=rpt.MARK_STATUSES)
     mark.add_argument("--entry", help="the FAQ or guide id that now answers it (resolved only)")
     mark.add_argument("--db", type=Path, help=db_help)
+    mark.add_argument("--content", type=Path, metavar="DIR", help="content folder, to check --entry (default: DIGIGUIDE_CONTENT)")
     mark.set_defaults(func=cmd_mark)
 
     unmark = sub.add_parser("unmark", help="remove the mark from a question key")
@@ -322,6 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
     groups.add_argument("--db", type=Path, help=db_help)
     groups.add_argument("--content", type=Path, metavar="DIR", help="content folder, for the groups and guides (default: DIGIGUIDE_CONTENT)")
     groups.set_defaults(func=cmd_groups)
+
+    demo = sub.add_parser("demo", help="fill a fresh database with realistic generated data, to explore the dashboard")
+    demo.add_argument("--db", type=Path, help=db_help)
+    demo.add_argument("--force", action="store_true", help="delete the analytics data already in the database first")
+    demo.add_argument("--content", type=Path, metavar="DIR", help="content folder the generated questions are answered from (default: DIGIGUIDE_CONTENT)")
+    demo.set_defaults(func=cmd_demo)
 
     accounts_cli.register(sub, db_help, default_db)  # users add|list|disable|enable|reset, tokens add|list|revoke
     return parser

@@ -31,10 +31,19 @@ Definitions
   question_key. In each topic the `pool` most frequent keys (default 300) are merged greedily, most frequent
   first: a key joins the cluster whose leading key has rapidfuzz `fuzz.ratio` >= 90 with it, else it leads
   a new one. Keys are already sorted content words, so ratio catches typos without merging "vneid" into
-  every question that mentions VNeID (token_set_ratio would). Example: one stored text of the leading key.
+  every question that mentions VNeID (token_set_ratio would). Example: the leading key's most common stored
+  wording (see Examples).
 - Unanswered clusters: the same merge over `daily_questions` rows of kind fallback or suggest, across
-  topics. Each cluster has a count (with fallback/suggest split), up to 3 example texts, first/last day,
-  its most common topic and its status.
+  topics. Each cluster has a count (with fallback/suggest split), `example` (the leading key's most common
+  wording) and up to 3 distinct `examples` (that one first, then the latest wording of each key),
+  first/last day, its most common topic and its status. `key` is what `python -m analytics mark` takes.
+- Examples: events keep the question as the citizen typed it, redacted (bot.engine; older databases hold it
+  folded). Keys are folded, sorted content words: never shown as an example. The most common wording is
+  counted among a key's latest EXAMPLE_SAMPLE unanswered texts (idx_events_unanswered): always for a
+  cluster, and for a top question unanswered at least EXAMPLE_ENOUGH times; other top questions count
+  their texts on their last day in range, or over the week ending then when that day has fewer than
+  EXAMPLE_ENOUGH (idx_events_day). Among equally common wordings one with Vietnamese diacritics wins (it
+  reads more easily), then the latest.
 - Marks (Botpress "misunderstood" triage): `cluster_marks` holds one mark per question_key, "resolved"
   (optionally with the entry that now answers it) or "ignored". A mark is remembered: new questions with a
   marked key keep its status. A cluster takes the mark of its most frequent marked key. `after_mark` counts
@@ -69,6 +78,8 @@ from typing import Any, Iterable, Sequence
 
 import sqlite_utils
 from rapidfuzz import fuzz, process
+
+from bot.text import has_vietnamese_marks
 
 QUESTION_KINDS = ("faq", "guide", "suggest", "fallback")
 ANSWERED_KINDS = ("faq", "guide")
@@ -247,6 +258,7 @@ class Cluster:
     marked_on: str | None  # Vietnam day of the mark
     after_mark: int
     keys: list[str] = field(default_factory=list)
+    example: str = ""  # the most common wording of the leading key: what an official reads (examples[0])
 
 
 @dataclass
@@ -431,23 +443,67 @@ def merge_keys(keys: Sequence[str], threshold: float = MERGE_THRESHOLD) -> list[
     return groups
 
 
+EXAMPLE_SAMPLE = 50  # latest unanswered texts of a key among which its most common wording is counted
+EXAMPLE_ENOUGH = 20  # texts of an answered key on its last day that make a fair count; fewer: its last WEEK
+WEEK = 7
+
+
+def most_common_wording(texts: Iterable[str]) -> str | None:
+    """The wording given most often (texts latest first); among equals one with Vietnamese diacritics, which
+    reads more easily than the same words without, then the latest."""
+    counts: Counter = Counter()
+    for text in texts:
+        counts[text] += 1  # insertion order: latest first
+    if not counts:
+        return None
+    return max(counts, key=lambda t: (counts[t], has_vietnamese_marks(t)))  # max keeps the first of equals
+
+
+def _unanswered_texts(db: sqlite_utils.Database, key: str, where: str = "1", params: Sequence = ()) -> list[str]:
+    """A key's latest EXAMPLE_SAMPLE unanswered texts, latest first, through idx_events_unanswered."""
+    sql = f"""select question from events where question_key = ? and kind in {_kinds_sql(UNANSWERED_KINDS)}
+              and question is not null and {where} order by id desc limit {EXAMPLE_SAMPLE}"""
+    return [t for (t,) in db.execute(sql, [key, *params])]
+
+
+def _texts_between(db: sqlite_utils.Database, keys: list[str], first: str, last: str) -> dict[str, list[str]]:
+    """Every text of the keys asked from day `first` to `last`, latest first, through idx_events_day."""
+    texts: dict[str, list[str]] = defaultdict(list)
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        sql = f"""select question_key, question from events where day between ? and ? and question_key in ({', '.join('?' * len(chunk))})
+                  and question is not null order by id desc"""
+        for key, text in db.execute(sql, [first, last, *chunk]):
+            texts[key].append(text)
+    return texts
+
+
 def _examples(db: sqlite_utils.Database, wanted: dict[str, str]) -> dict[str, str]:
-    """One stored text per key; `wanted` maps key -> a day it was asked. A key that was ever unanswered is
-    found at once through idx_events_unanswered; the others by scanning that day through idx_events_day."""
+    """The most common wording of each key; `wanted` maps key -> its last day asked. A key often unanswered
+    is read through idx_events_unanswered; the others (a few "did you mean" are no fair sample of what
+    was mostly answered) on that day, or, when that day has fewer than EXAMPLE_ENOUGH texts of it, over
+    the WEEK that ends on it (both through idx_events_day)."""
     found: dict[str, str] = {}
+    few: dict[str, list[str]] = {}  # the unanswered texts of the others: better than no example at all
     by_day: dict[str, list[str]] = defaultdict(list)
     for key, day in wanted.items():
-        sql = f"select question from events where question_key = ? and kind in {_kinds_sql(UNANSWERED_KINDS)} and question is not null order by id desc limit 1"
-        row = db.execute(sql, [key]).fetchone()
-        if row:
-            found[key] = row[0]
+        few[key] = _unanswered_texts(db, key)
+        if len(few[key]) >= EXAMPLE_ENOUGH:
+            found[key] = most_common_wording(few.pop(key))
         else:
             by_day[day].append(key)
+    thin: dict[str, list[str]] = defaultdict(list)
+    texts: dict[str, list[str]] = {}
     for day, keys in by_day.items():
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            sql = f"select question_key, min(question) from events where day = ? and question_key in ({', '.join('?' * len(chunk))}) and question is not null group by 1"
-            found.update(db.execute(sql, [day, *chunk]).fetchall())
+        texts.update(_texts_between(db, keys, day, day))
+        thin[day] = [k for k in keys if len(texts.get(k, ())) < EXAMPLE_ENOUGH]
+    for day, keys in thin.items():
+        if keys:
+            texts.update(_texts_between(db, keys, (dt.date.fromisoformat(day) - dt.timedelta(days=WEEK - 1)).isoformat(), day))
+    for key, unanswered in few.items():
+        text = most_common_wording(texts.get(key) or unanswered)
+        if text is not None:
+            found[key] = text
     return found
 
 
@@ -572,16 +628,21 @@ def unanswered_clusters(
         clusters = clusters[:limit]
     for c in clusters:
         c.examples = _cluster_examples(db, f, c.keys, examples)
+        c.example = c.examples[0] if c.examples else ""
     return clusters
 
 
 def _cluster_examples(db: sqlite_utils.Database, f: Filters, keys: list[str], wanted: int) -> list[str]:
-    """Up to `wanted` distinct texts, the latest first, through idx_events_unanswered: first the latest text of
-    each key (most frequent key first), then, if that is not enough, a bounded walk back for other wordings."""
+    """Up to `wanted` distinct texts through idx_events_unanswered: the leading key's most common wording,
+    then the latest text of each key (most frequent key first), then, if that is not enough, a bounded walk
+    back for other wordings."""
+    if wanted <= 0 or not keys:
+        return []
     where, params = _where(f, _QUESTIONS, events=True)
     sql = f"""select question from events where question_key = ? and kind in {_kinds_sql(UNANSWERED_KINDS)}
               and question is not null and {where} order by id desc limit ?"""
-    out: list[str] = []
+    common = most_common_wording(_unanswered_texts(db, keys[0], where, params))
+    out: list[str] = [common] if common is not None else []
     for limit in (1, 1000):
         for key in keys:
             for (text,) in db.execute(sql, [key, *params, limit]):  # lazily: stop as soon as there are enough
@@ -589,9 +650,25 @@ def _cluster_examples(db: sqlite_utils.Database, f: Filters, keys: list[str], wa
                     out.append(text)
                 if len(out) >= wanted:
                     return out
-        if len(out) == len(keys) and limit == 1 and len(keys) > 1:
+        if len(out) >= len(keys) and limit == 1 and len(keys) > 1:
             return out  # one wording per key is example enough
     return out
+
+
+def unknown_keys(db: sqlite_utils.Database, keys: Iterable[str]) -> list[str]:
+    """The keys no stored question has and no mark names: marking them would mark nothing an official will
+    ever see (a typo, or an example pasted instead of its key). Unanswered keys are found through
+    idx_events_unanswered; only the others cost a scan of daily_questions."""
+    unknown = []
+    for key in keys:
+        if db.execute(f"select 1 from events where question_key = ? and kind in {_kinds_sql(UNANSWERED_KINDS)} limit 1", [key]).fetchone():
+            continue
+        if db.execute("select 1 from cluster_marks where question_key = ?", [key]).fetchone():
+            continue
+        if db.execute("select 1 from daily_questions where question_key = ? limit 1", [key]).fetchone():
+            continue
+        unknown.append(key)
+    return unknown
 
 
 def mark_cluster(db: sqlite_utils.Database, key: str | Iterable[str], status: str, entry_id: str | None = None, marked_at: float | None = None) -> int:
@@ -733,6 +810,17 @@ def full_report(
     report["helpfulness"] = helpfulness(db, f, min_votes=min_votes)
     report["funnels"] = funnels(db, f)
     return {name: to_plain(report[name]) for name in SECTIONS}
+
+
+SPREADSHEET_FORMULA = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as the start of a formula
+
+
+def csv_cell(value: Any) -> Any:
+    """A value for a CSV file an official opens in a spreadsheet: citizens' questions are stored as typed, so
+    one can start like a formula (`=HYPERLINK(...)`); it is prefixed with ' and shown as text. None -> ""."""
+    if isinstance(value, str) and value.startswith(SPREADSHEET_FORMULA):
+        return "'" + value
+    return "" if value is None else value
 
 
 def section_rows(name: str, data: Any) -> tuple[list[str], list[list[Any]]]:

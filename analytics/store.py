@@ -13,8 +13,8 @@ Why this shape:
 - Dashboards must stay under a second at a million events: each batch also updates small daily rollup
   tables (counts by day, channel, topic, kind, language, source, ward; users seen per day; guide steps
   reached; feedback), so reports read thousands of rollup rows instead of scanning every event.
-- Nothing identifying is stored: events arrive with a salted user hash and redacted, folded text
-  (bot.engine builds them that way); `forget()` removes a citizen's events, per-user rows and their share
+- Nothing identifying is stored: events arrive with a salted user hash and redacted text (the question
+  as typed, and its folded grouping key; bot.engine builds them that way); `forget()` removes a citizen's events, per-user rows and their share
   of the question and feedback rollups (forget_user).
 """
 

@@ -54,7 +54,7 @@ class Event:
     entry_id: str | None = None
     guide_step: int | None = None
     score: float | None = None
-    question: str | None = None  # redacted, folded
+    question: str | None = None  # redacted (bot.redact), otherwise as typed (NFKC: diacritics and case kept)
     question_key: str | None = None  # sorted content words: near-identical questions share it
     source: str | None = None
     ward: str | None = None
@@ -111,7 +111,7 @@ class Engine:
         else:
             text = clean(incoming.text or "")
             redacted = redact(text)  # what is stored; the matcher reads `text`, so redaction never costs an answer
-            question = fold(redacted) or None
+            question = redacted if fold(redacted) else None  # as typed, minus PII: officials read it as an example
             question_key = self._question_key(redacted) if question else None
             self._text(turn, text)
 

@@ -73,5 +73,8 @@ def configure_logging(secrets: list[str], level: int = logging.INFO) -> SecretFi
     # httpx logs every request URL at INFO; the URL holds the bot token. Keep only warnings.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # fpdf2 subsets the poster font through fontTools, which reports every table it prunes ("maxp pruned",
+    # "Added gid0 to subset") at INFO and harmless table quirks at WARNING: dozens of lines per PDF
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
     quiet_client_errors()
     return secret_filter

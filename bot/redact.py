@@ -7,8 +7,8 @@ Why the rules look like this (issue 10, section 1):
   "001-203-004-567", "+84 912 345 678". So a number is found wherever its digits are, whatever letters
   touch it, and digit groups with nothing but non-letters between them (spaces, dots, dashes, brackets,
   underscores, any punctuation, how many ever) are one number.
-- Redaction must agree with folding. The engine stores `fold(redact(text))` and keys its analytics on tokens
-  of it, and `fold` turns every run of non-letters into one space. So "letter" here is exactly what `fold`
+- Redaction must agree with folding. The engine stores `redact(text)` as typed and keys its analytics on
+  tokens of its folded form, and `fold` turns every run of non-letters into one space. So "letter" here is exactly what `fold`
   keeps as a letter (LETTERS), everything else but a digit separates, and the word after a number is
   compared folded. Folding the result can then never bring together digits that redaction judged to be
   apart (tests/test_redact.py checks `redact(fold(redact(t))) == fold(redact(t))`). Text is read through

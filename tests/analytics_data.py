@@ -12,33 +12,29 @@ drawn from a catalogue of question groups with near-identical spellings (typos t
 cluster), a small long tail of unique unanswered questions, suggestions that are sometimes tapped, guides
 walked step by step with drop-off, thumbs up/down, menus, topic pages, small talk and stray commands.
 
-`summarise` computes every figure straight from the Event list, in plain Python, without the store or the
-report code, following the definitions in analytics/report.py's docstring.
+The generator itself is analytics/demo_citizens.py (the demo command uses it too); this file holds the
+tests' fixed catalogue, with its simplified question keys. `summarise` computes every figure straight from
+the Event list, in plain Python, without the store or the report code, following the definitions in
+analytics/report.py's docstring.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import random
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
+from analytics.demo_citizens import CHANNELS, SOURCES, TAIL_SHARE, VIETNAM, WARDS, Catalogue, Group, write  # write: for the tests
+from analytics.demo_citizens import generate_events as _generate_events
 from bot.engine import Event
 
-VIETNAM = dt.timezone(dt.timedelta(hours=7))
 START = dt.date(2025, 3, 3)  # a Monday, so weeks line up with the first day
 QUESTION_KINDS = ("faq", "guide", "suggest", "fallback")
 ANSWERED_KINDS = ("faq", "guide")
 UNANSWERED_KINDS = ("fallback", "suggest")
 
 STOPWORDS = frozenset("toi cua la gi the nao lam sao o dau co khong duoc bi cho ve voi minh can ban a nhe oi how to the my is i do can".split())
-
-CHANNELS = (("zalo", 0.5), ("telegram", 0.35), ("web", 0.15))
-WARDS = ((None, 0.3), ("phuc-yen", 0.25), ("xuan-hoa", 0.2), ("vinh-yen", 0.15), ("tam-son", 0.1))  # content/locality.yaml
-SOURCES = ((None, 0.7), ("g-eid-activate", 0.1), ("t-fees", 0.1), ("f-eid-no-otp", 0.1))
 
 # guide id -> (topic, number of steps); pages are 0 (overview), 1..n (steps), n+1 (wrap-up)
 GUIDES = {"eid-activate": ("eid", 5), "fees-pay-portal": ("fees", 4), "safety-report-scam": ("safety", 3)}
@@ -48,23 +44,8 @@ FAQS = {
     "portal-login": "portal", "portal-track": "portal", "fees-traffic-fine": "fees", "bills-electric": "bills",
     "bills-water": "bills", "qr-receive": "qr", "safety-otp-share": "safety", "signature-what-is": "signature",
 }
-TOPIC_ENTRIES = {t: [e for e, et in FAQS.items() if et == t] for t in sorted(set(FAQS.values()))}
 # share of thumbs-up per entry (default 0.8): a couple of entries officials should look at first
 UP_SHARE = {"eid-no-otp": 0.3, "bills-water": 0.5, "fees-pay-portal": 0.55}
-
-
-@dataclass(frozen=True)
-class Group:
-    """Questions that mean the same thing; their keys must merge into one cluster and nothing else."""
-
-    id: str
-    topic: str | None
-    outcome: str  # faq | guide | suggest | fallback | smalltalk
-    entry: str | None
-    text: str
-    lang: str = "vi"
-    weight: float = 1.0
-
 
 GROUPS = [
     Group("eid-forgot", "eid", "faq", "eid-forgot-password", "quen mat khau vneid thi lam sao", weight=9),
@@ -95,7 +76,6 @@ GROUPS = [
 ]
 GROUP_BY_ID = {g.id: g for g in GROUPS}
 TAIL_SYLLABLES = "xoai mit buoi chom nhan vai cam quyt sau rieng thanh long coc oi man dua hau lekima bao lut nang gio mua dong hoang hon binh minh".split()
-TAIL_SHARE = 0.03  # typed questions that nobody else asks: singleton unanswered clusters
 
 
 def question_key(text: str) -> str:
@@ -103,26 +83,23 @@ def question_key(text: str) -> str:
     return " ".join(sorted({w for w in text.split() if w not in STOPWORDS}))
 
 
-def _typos(text: str) -> list[str]:
-    """Two misspellings at the end of the longest content word: a dropped letter, two swapped letters."""
-    words = text.split()
-    content = sorted((w for w in words if w not in STOPWORDS), key=lambda w: (-len(w), w))
-    longest = content[0]
-    i = words.index(longest)
-    dropped = words[:i] + [longest[:-2] + longest[-1]] + words[i + 1 :]
-    swapped = words[:i] + [longest[:-2] + longest[-1] + longest[-2]] + words[i + 1 :]
-    return [" ".join(dropped), " ".join(swapped)]
+def _record(text: str) -> dict:
+    """The event's question and key for a typed text (the stand-in for what bot.engine stores)."""
+    return {"question": text, "question_key": question_key(text)}
 
 
-def _variants(group: Group) -> list[tuple[str, float]]:
-    """(text, weight): the usual spelling most of the time, two typos sometimes."""
-    if group.outcome == "smalltalk":
-        return [(group.text, 1.0)]
-    a, b = _typos(group.text)
-    return [(group.text, 0.7), (a, 0.2), (b, 0.1)]
+def _tail(rng) -> Group:
+    """A one-off unanswered question: five random syllables and a number nobody else types."""
+    text = " ".join(rng.sample(TAIL_SYLLABLES, 5) + [f"so{rng.randrange(10**6)}"])
+    return Group("tail", None, "fallback", None, text)
 
 
-VARIANTS = {g.id: _variants(g) for g in GROUPS}
+CATALOGUE = Catalogue(
+    groups=GROUPS, faqs=FAQS, guides=GUIDES, record=_record, tail=_tail, stopwords=STOPWORDS,
+    guide_continue=GUIDE_CONTINUE, up_share=UP_SHARE, channels=CHANNELS, wards=WARDS, sources=SOURCES,
+)
+VARIANTS = CATALOGUE.variants
+TOPIC_ENTRIES = CATALOGUE.topic_entries
 KEY_GROUP = {question_key(text): g.id for g in GROUPS for text, _ in VARIANTS[g.id]}
 
 
@@ -144,144 +121,10 @@ def check_catalogue(threshold: float = 90) -> None:
                         assert fuzz.ratio(a, b) < threshold - 10, (a, b, fuzz.ratio(a, b))
 
 
-def _pick(rng: random.Random, options):
-    values, weights = zip(*options)
-    return rng.choices(values, weights)[0]
-
-
-def _vn_ts(day: dt.date, second: int) -> float:
-    return dt.datetime.combine(day, dt.time(), VIETNAM).timestamp() + second
-
-
-class _Session:
-    def __init__(self, rng, user, channel, lang, ward, source, day, second, tail_share=TAIL_SHARE):
-        self.tail_share = tail_share
-        self.rng, self.user, self.channel, self.lang, self.ward, self.source = rng, user, channel, lang, ward, source
-        self.ts = _vn_ts(day, second)
-        self.events: list[Event] = []
-
-    def emit(self, kind, **kw) -> None:
-        self.ts += self.rng.randint(3, 40)
-        self.events.append(Event(ts=self.ts, channel=self.channel, user=self.user, lang=self.lang, kind=kind, source=self.source, ward=self.ward, **kw))
-
-    def feedback(self, entry: str, topic: str) -> None:
-        verdict = "up" if self.rng.random() < UP_SHARE.get(entry, 0.8) else "down"
-        self.emit("feedback", topic=topic, entry_id=entry, feedback=verdict)
-
-    def walk_guide(self, guide: str, start: int = 1) -> None:
-        topic, n = GUIDES[guide]
-        step = start
-        while step <= n + 1:
-            self.emit("guide_step", topic=topic, entry_id=guide, guide_step=step)
-            if step == n + 1:
-                if self.rng.random() < 0.5:
-                    self.feedback(guide, topic)
-                return
-            if step > 1 and self.rng.random() < 0.05:  # a look back ("prev"), then on again
-                self.emit("guide_step", topic=topic, entry_id=guide, guide_step=step - 1)
-            if self.rng.random() > GUIDE_CONTINUE[guide]:
-                return
-            step += 1
-
-    def typed(self) -> None:
-        rng = self.rng
-        if rng.random() < self.tail_share:
-            words = rng.sample(TAIL_SYLLABLES, 5) + [f"so{rng.randrange(10**6)}"]
-            text = " ".join(words)
-            self.emit("fallback", question=text, question_key=question_key(text), score=round(rng.uniform(0, 0.3), 3))
-            return
-        groups = [g for g in GROUPS if g.lang == self.lang]
-        group = rng.choices(groups, [g.weight for g in groups])[0]
-        text = _pick(rng, VARIANTS[group.id])
-        q = dict(question=text, question_key=question_key(text))
-        outcome = group.outcome
-        if outcome == "faq" and rng.random() < 0.1:
-            outcome = "suggest"  # a low score on a known question: shown as "did you mean"
-        if outcome == "smalltalk":
-            self.emit("smalltalk", score=1.0, **q)
-        elif outcome == "fallback":
-            self.emit("fallback", score=round(rng.uniform(0, 0.3), 3), **q)
-        elif outcome == "suggest":
-            self.emit("suggest", topic=group.topic, entry_id=group.entry, score=round(rng.uniform(0.35, 0.6), 3), **q)
-            if rng.random() < 0.5:
-                entry = group.entry if rng.random() < 0.7 else rng.choice(TOPIC_ENTRIES[group.topic])
-                self.emit("suggestion", topic=FAQS[entry], entry_id=entry)
-                if rng.random() < 0.2:
-                    self.feedback(entry, FAQS[entry])
-        elif outcome == "faq":
-            self.emit("faq", topic=group.topic, entry_id=group.entry, score=round(rng.uniform(0.6, 1), 3), **q)
-            if rng.random() < 0.25:
-                self.feedback(group.entry, group.topic)
-        else:  # guide: the overview opens; "begin" leads to step 1
-            self.emit("guide", topic=group.topic, entry_id=group.entry, guide_step=0, score=round(rng.uniform(0.6, 1), 3), **q)
-            if rng.random() < 0.8:
-                self.walk_guide(group.entry)
-
-    def browse(self) -> None:
-        rng = self.rng
-        self.emit("menu")
-        topic = rng.choice(sorted(TOPIC_ENTRIES))
-        self.emit("topic", topic=topic)
-        guides = [g for g, (t, _) in GUIDES.items() if t == topic]
-        if guides and rng.random() < 0.4:
-            guide = rng.choice(guides)
-            self.emit("guide_step", topic=topic, entry_id=guide, guide_step=0)
-            if rng.random() < 0.7:
-                self.walk_guide(guide)
-        elif rng.random() < 0.6:
-            entry = rng.choice(TOPIC_ENTRIES[topic])
-            self.emit("faq", topic=topic, entry_id=entry)  # a tapped button: a question, but no text
-            if rng.random() < 0.2:
-                self.feedback(entry, topic)
-
-
 def generate_events(n_users: int = 400, days: int = 35, seed: int = 7, start: dt.date = START, tail_share: float = TAIL_SHARE) -> list[Event]:
     """Events of `n_users` citizens over `days` Vietnam days from `start`, sorted by time. About six events
     per user; `tail_share` of typed questions are one-off unanswered texts (raise it to stress clustering)."""
-    rng = random.Random(seed)
-    events: list[Event] = []
-    for u in range(n_users):
-        user = hashlib.sha256(f"{seed}:{u}".encode()).hexdigest()[:20]  # as long as bot.privacy.hash_user
-        channel = _pick(rng, CHANNELS)
-        lang = "en" if rng.random() < 0.08 else "vi"
-        ward, source = _pick(rng, WARDS), _pick(rng, SOURCES)
-        first = rng.randrange(days)
-        session_days = sorted({first, *(min(days - 1, first + rng.randrange(days)) for _ in range(int(rng.expovariate(1.2))))})
-        for n, offset in enumerate(session_days):
-            s = _Session(rng, user, channel, lang, ward, source, start + dt.timedelta(days=offset), rng.randrange(86400 - 1800), tail_share)
-            if n == 0 and source:
-                kind, _, ident = source.partition("-")
-                if kind == "g":
-                    s.emit("start", topic=GUIDES[ident][0], entry_id=ident, guide_step=0)
-                    if rng.random() < 0.6:
-                        s.walk_guide(ident)
-                elif kind == "t":
-                    s.emit("start", topic=ident)
-                else:
-                    s.emit("start", topic=FAQS[ident], entry_id=ident)
-            elif rng.random() < 0.3:
-                s.emit("start")
-            for _ in range(rng.choice((1, 1, 2, 2, 3, 4))):
-                r = rng.random()
-                if r < 0.72:
-                    s.typed()
-                elif r < 0.87:
-                    s.browse()
-                elif r < 0.93:
-                    s.emit(rng.choice(("help", "hotline", "lang")))
-                else:
-                    s.emit(rng.choice(("empty", "unknown_command", "stale_action", "guide_none")))
-            events.extend(s.events)
-    events.sort(key=lambda e: e.ts)
-    return events
-
-
-def write(db, events: list[Event], batch: int = 5000) -> None:
-    """Store events the way the writer thread does: in batches through write_batch."""
-    from analytics.store import write_batch
-
-    for i in range(0, len(events), batch):
-        write_batch(db, events[i : i + batch])
+    return _generate_events(CATALOGUE, n_users, days, seed, start, tail_share)
 
 
 def generate(n_users: int = 400, days: int = 35, seed: int = 7, start: dt.date = START) -> tuple[list[Event], dict]:

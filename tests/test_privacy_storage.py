@@ -202,7 +202,7 @@ async def test_no_planted_value_reaches_the_files_and_forget_leaves_nothing_of_t
         mark_cluster(db, key, "ignored")
     finally:
         db.conn.close()
-    shared_key = rows(server.db, "select question_key from events where user = ? and question like 'quen mat khau vneid'", bob)[0][0]
+    shared_key = rows(server.db, "select question_key from events where user = ? and question = ?", bob, SHARED)[0][0]
 
     forgot = await server.chat(ALICE, text="/forget")
     assert "xoá" in forgot["replies"][0]["text"].lower()
