@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analytics.dashboard import SECTIONS  # noqa: E402
+from analytics.web.overview import SECTIONS  # noqa: E402
 
 TOKEN = "bench-dashboard-token"
 
@@ -57,7 +57,7 @@ def _timed(opener, url: str) -> float:
     return time.perf_counter() - start
 
 
-WARM_LOG = "dashboard: standard views warm"  # analytics.dashboard logs this after the warmer's first pass
+WARM_LOG = "dashboard: standard views warm"  # analytics.web.overview logs this after the warmer's first pass
 
 
 def bench_dashboard(db_path: Path, cold: bool = True, warm: bool = True) -> list[tuple[str, float]]:

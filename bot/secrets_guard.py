@@ -29,7 +29,7 @@ Who is locked out: the guessing client, not the officials.
   within PER seconds from all clients together (many addresses guessing at once), a client is locked after
   its first failure instead of its LIMIT-th. A client with no failure of its own is never refused, so an
   official who types the right token always gets in; one who mistypes during such an attack waits a minute.
-- The login form refuses a cross-site POST before the token is checked (analytics.dashboard), so another
+- The login form refuses a cross-site POST before the token is checked (analytics.web.auth), so another
   site cannot make officials' own browsers spend their budget.
 """
 

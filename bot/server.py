@@ -18,7 +18,7 @@ import time
 
 from aiohttp import web
 
-from analytics import dashboard
+from analytics import web as dashboard
 from analytics.store import EventStore
 
 from .channels import telegram, web as webchat, zalo

@@ -20,9 +20,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from analytics import dashboard
-from analytics.dashboard import SECTIONS, Sessions, csv_cell, default_week, parse_week, safe_next
 from analytics.store import connect, write_batch
+from analytics.web import common as dashboard
+from analytics.web.auth import Sessions, safe_next
+from analytics.web.formatting import csv_cell
+from analytics.web.overview import SECTIONS
+from analytics.web.weekly import default_week, parse_week
 from analytics_data import VIETNAM, cluster_of, day_of, generate_events, summarise, write
 from bot.config import Settings
 from bot.engine import Engine, Event
@@ -118,7 +121,7 @@ def marks_in(client: TestClient) -> list[tuple]:
 # -- nothing without a session --------------------------------------------------------------------------------
 
 PAGES = ["/dashboard", "/dashboard/", "/dashboard/?topic=eid", "/dashboard/weekly", "/dashboard/weekly?week=2025-W11", "/dashboard/nope", "/dashboard/logout"]
-PAGES += ["/dashboard/groups", "/dashboard/groups/tdp-phuc-yen-5/posters", "/dashboard/groups/tdp-phuc-yen-5/poster/eid-activate"]  # analytics/groups.py
+PAGES += ["/dashboard/groups", "/dashboard/groups/tdp-phuc-yen-5/posters", "/dashboard/groups/tdp-phuc-yen-5/poster/eid-activate"]  # analytics/web/groups.py, poster_pages.py
 DATA = [f"/dashboard/api/section/{s}" for s in SECTIONS] + [f"/dashboard/export/{s}.csv" for s in SECTIONS] + ["/dashboard/api/section/nope", "/dashboard/api/x", "/dashboard/export/x.csv"]
 DATA += [
     "/dashboard/groups/export/groups.csv", "/dashboard/groups/fonts/DejaVuSans.ttf", "/dashboard/groups/tdp-phuc-yen-5/posters.pdf",

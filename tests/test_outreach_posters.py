@@ -20,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
-from analytics import groups as G
+from analytics import posters as G
 from analytics.store import connect
 from analytics_data import write
 from outreach_data import GROUP_WARDS, generate_events, summarise

@@ -1,0 +1,66 @@
+"""What the working groups' pages share (the groups page, analytics.web.groups, and the poster pages,
+analytics.web.poster_pages): their path, the names of groups, wards and link targets in words, the bot's
+Telegram username and the web chat's address.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.knowledge import KnowledgeBase
+
+from ..posters import localized_value
+from .common import DASHBOARD, PREFIX
+from .formatting import topic_title
+from .words import GROUPS
+
+PATH = PREFIX + "/groups"
+
+
+def ward_name(kb: KnowledgeBase, ward: str | None, lang: str) -> str:
+    for w in kb.locality.get("wards") or []:
+        if isinstance(w, dict) and w.get("id") == ward:
+            return localized_value(w.get("name"), lang) or str(ward)
+    return ward or GROUPS[lang]["no_ward"]
+
+
+def level_name(kb: KnowledgeBase, level: str, ident: str, lang: str) -> str:
+    """A row of the outreach report in words: the group's name, the ward's, or "all groups"."""
+    if level == "group":
+        group = kb.working_groups.get(ident)
+        return group.name.get(lang) if group else ident
+    if level == "ward":
+        return ward_name(kb, ident, lang)
+    return GROUPS[lang]["all_groups"]
+
+
+def target_title(kb: KnowledgeBase, target: str, lang: str) -> str:
+    """A payload target ("g-eid-activate", "menu", "t-fees", "f-...") in words."""
+    kind, _, ident = target.partition("-")
+    if target == "menu":
+        return GROUPS[lang]["menu"]
+    if kind == "g" and ident in kb.guides:
+        return kb.guides[ident].title.get(lang)
+    if kind == "t" and ident in kb.topics:
+        return topic_title(kb, ident, lang)
+    if kind == "f" and ident in kb.faqs:
+        return kb.faqs[ident].title(lang)
+    return target
+
+
+def bot_username(request: web.Request) -> str | None:
+    """The bot's @username: the setting, else the running Telegram channel's (asked with getMe)."""
+    name = request.app[DASHBOARD].ctx.settings.telegram_username
+    if name:
+        return name
+    try:
+        from bot.channels.telegram import TELEGRAM
+
+        channel = request.app.get(TELEGRAM)
+        return channel.bot.username if channel is not None else None
+    except Exception:  # not started, or no Telegram channel
+        return None
+
+
+def web_url(request: web.Request) -> str:
+    return request.app[DASHBOARD].ctx.settings.web_url
