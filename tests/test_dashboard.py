@@ -120,9 +120,9 @@ def marks_in(client: TestClient) -> list[tuple]:
 
 # -- nothing without a session --------------------------------------------------------------------------------
 
-PAGES = ["/dashboard", "/dashboard/", "/dashboard/?topic=eid", "/dashboard/weekly", "/dashboard/weekly?week=2025-W11", "/dashboard/nope", "/dashboard/logout"]
+PAGES = ["/dashboard", "/dashboard/", "/dashboard/?topic=eid", "/dashboard/weekly", "/dashboard/weekly?week=2025-W11", "/dashboard/review", "/dashboard/nope", "/dashboard/logout"]
 PAGES += ["/dashboard/groups", "/dashboard/groups/tdp-phuc-yen-5/posters", "/dashboard/groups/tdp-phuc-yen-5/poster/eid-activate"]  # analytics/web/groups.py, poster_pages.py
-DATA = [f"/dashboard/api/section/{s}" for s in SECTIONS] + [f"/dashboard/export/{s}.csv" for s in SECTIONS] + ["/dashboard/api/section/nope", "/dashboard/api/x", "/dashboard/export/x.csv"]
+DATA = [f"/dashboard/api/section/{s}" for s in SECTIONS] + [f"/dashboard/export/{s}.csv" for s in SECTIONS] + ["/dashboard/api/section/nope", "/dashboard/api/x", "/dashboard/export/x.csv", "/dashboard/api/review"]
 DATA += [
     "/dashboard/groups/export/groups.csv", "/dashboard/groups/fonts/DejaVuSans.ttf", "/dashboard/groups/tdp-phuc-yen-5/posters.pdf",
     "/dashboard/groups/tdp-phuc-yen-5/poster/eid-activate.pdf", "/dashboard/groups/tdp-phuc-yen-5/qr/eid-activate.png",

@@ -5,6 +5,7 @@
                      /dashboard/export/<s>.csv, POST /dashboard/api/mark; the warmer of the standard views
     weekly.py        GET /dashboard/weekly (the printable weekly summary)
     groups.py        GET /dashboard/groups, /dashboard/groups/export/<s>.csv (working groups' links, results)
+    review.py        GET /dashboard/review, /dashboard/api/review (answers that need review, most asked first)
     poster_pages.py  GET /dashboard/groups/<group>/poster(s)[.pdf], .../qr/<guide>.png, /dashboard/groups/fonts/<f>
     auth.py          GET/POST /dashboard/login, POST /dashboard/logout, everything else under /dashboard/
                      (catch_all); Principal, sessions, CSRF, `require`
@@ -24,7 +25,7 @@ from aiohttp import web
 
 from bot.channels.base import ServerContext
 
-from . import auth, groups, overview, poster_pages, static, templating, weekly
+from . import auth, groups, overview, poster_pages, review, static, templating, weekly
 from .auth import Principal, current_principal, require
 from .common import DASHBOARD, Dashboard
 
@@ -39,6 +40,7 @@ def setup(app: web.Application, ctx: ServerContext) -> Dashboard:
     overview.setup(app, dash)  # the top bar lists the pages in the order they are set up
     weekly.setup(app, dash)
     groups.setup(app, dash)
+    review.setup(app, dash)
     poster_pages.setup(app)
     auth.add_catch_all(app)  # last: it answers every other path under /dashboard/
 

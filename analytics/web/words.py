@@ -59,6 +59,10 @@ T: dict[str, dict[str, str]] = {
         "review": "Câu trả lời cần xem lại", "guides": "Hướng dẫn từng bước", "whole_area": "Toàn địa bàn",
         "generated": "Lập lúc", "source_note": "Nguồn: DigiGuide. Ngày theo giờ Việt Nam. Câu hỏi của người dân đã được che thông tin cá nhân.",
         "days": "T2,T3,T4,T5,T6,T7,CN", "nothing": "Không có.",
+        "review_page": "Cần rà soát", "review_scope": "Câu trả lời cần cán bộ kiểm tra lại: hết hiệu lực hoặc sắp hết, quá {months} tháng chưa rà soát, hay nguồn đã thay đổi. Xếp theo số lần được hỏi trong {days} ngày qua (đến {today}).",
+        "review_entry": "Câu trả lời", "review_why": "Vì sao", "review_owner": "Cơ quan trả lời", "review_asked": "Lượt hỏi", "review_reviewed": "Rà soát lần cuối",
+        "review_none": "Không có câu trả lời nào cần rà soát.", "review_expired": "Đã hết hiệu lực", "review_changed": "Nguồn đã thay đổi",
+        "review_expires": "Sắp hết hiệu lực", "review_rechecked": "Nguồn vừa được kiểm tra lại", "review_overdue": "Quá hạn rà soát",
     },
     "en": {
         "app": "DigiGuide", "title": "Dashboard", "switch": "Tiếng Việt", "switch_lang": "vi",
@@ -106,6 +110,10 @@ T: dict[str, dict[str, str]] = {
         "review": "Answers to review", "guides": "Step-by-step guides", "whole_area": "Whole area",
         "generated": "Generated", "source_note": "Source: DigiGuide. Days in Vietnam time. Citizens' questions have personal data masked.",
         "days": "Mon,Tue,Wed,Thu,Fri,Sat,Sun", "nothing": "None.",
+        "review_page": "Needs review", "review_scope": "Answers an official should check again: expired or about to, not reviewed for over {months} months, or a source that changed. Most asked first, over the last {days} days (to {today}).",
+        "review_entry": "Answer", "review_why": "Why", "review_owner": "Answered for by", "review_asked": "Asked", "review_reviewed": "Last reviewed",
+        "review_none": "No answer needs review.", "review_expired": "Expired", "review_changed": "Source changed",
+        "review_expires": "Expires soon", "review_rechecked": "Source re-checked", "review_overdue": "Review overdue",
     },
 }
 
