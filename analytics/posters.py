@@ -18,6 +18,7 @@ SVG in the HTML, PNG in the PDF and the PNG endpoint.
 
 from __future__ import annotations
 
+import ipaddress
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,14 +62,14 @@ P: dict[str, dict[str, str]] = {
         "brand": "DigiGuide · Hướng dẫn kỹ năng số cho người dân {province}", "for": "Dành cho:",
         "steps": "Các bước đầu tiên", "more": "… và {n} bước nữa: quét mã để được hướng dẫn tiếp từng bước.",
         "telegram": "Telegram", "web": "Trang web", "zalo": "Zalo", "scan": "Mở camera điện thoại, quét mã",
-        "scan_web": "Quét mã hoặc vào {host}", "zalo_say": "Nhắn Zalo:", "zalo_help": "Gửi mã này cho DigiGuide trên Zalo (gõ hoa hay thường đều được).",
+        "scan_web": "Quét mã hoặc vào {host}", "zalo_say": "Nhắn Zalo:", "zalo_help": "Gửi mã này cho {name} trên Zalo (gõ hoa hay thường đều được).",
         "help": "Cần hỗ trợ? Gọi tổng đài:", "by": "Áp phích của {group} · mã tổ {code}",
     },
     "en": {
         "brand": "DigiGuide · Digital skills help for the people of {province}", "for": "For:",
         "steps": "First steps", "more": "… and {n} more steps: scan the code to be guided step by step.",
         "telegram": "Telegram", "web": "Web chat", "zalo": "Zalo", "scan": "Open your phone's camera and scan",
-        "scan_web": "Scan, or go to {host}", "zalo_say": "Zalo message:", "zalo_help": "Send this code to DigiGuide on Zalo (any case).",
+        "scan_web": "Scan, or go to {host}", "zalo_say": "Zalo message:", "zalo_help": "Send this code to {name} on Zalo (any case).",
         "help": "Need help? Call:", "by": "Poster of {group} · group code {code}",
     },
 }
@@ -93,9 +94,10 @@ class Poster:
     steps: tuple[str, ...]  # every step; `fit` chooses how many to print
     telegram: str | None  # None when the bot's username is not known
     telegram_name: str | None
-    web: str
+    web: str | None  # None when the web chat's address is not one a phone can open (see public_web_url)
     web_host: str
     zalo_code: str
+    zalo_name: str  # the Zalo bot account citizens send the code to
     hotlines: tuple[Hotline, ...]
     by: str
 
@@ -128,12 +130,30 @@ def localized_value(value: Any, lang: str) -> str:
     return "" if value is None else str(value)
 
 
+ZALO_DEFAULT_NAME = "DigiGuide"  # what the Zalo box says when the bot account's name is not known
+LOOPBACK_HOSTS = {"localhost", "localhost.localdomain", "0.0.0.0", "::", ""}
+
+
+def public_web_url(url: str) -> bool:
+    """Can a citizen's phone open this web chat address? Not when it is this machine's own (loopback,
+    unspecified, a bare port): then a printed QR code would lead nowhere, so posters print none."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host in LOOPBACK_HOSTS:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True  # a name: the operator set a real address
+    return not (address.is_loopback or address.is_unspecified or address.is_link_local)
+
+
 def group_rows(kb: KnowledgeBase, group_id: str, username: str | None, web_url: str, lang: str) -> list[LinkRow]:
     return link_rows(kb, username or PLACEHOLDER_USERNAME, web_url, group_id, lang)
 
 
-def make_poster(kb: KnowledgeBase, group_id: str, guide_id: str, username: str | None, web_url: str, lang: str = "vi") -> Poster:
-    """A guide's poster for a working group. KeyError for an unknown group or guide."""
+def make_poster(kb: KnowledgeBase, group_id: str, guide_id: str, username: str | None, web_url: str, lang: str = "vi", zalo_name: str | None = None) -> Poster:
+    """A guide's poster for a working group. KeyError for an unknown group or guide. No web code when
+    `web_url` is not public (public_web_url); `zalo_name`: the Zalo bot account's name, when known."""
     group = kb.working_groups[group_id]
     guide = kb.guides[guide_id]
     row = next(r for r in group_rows(kb, group_id, username, web_url, lang) if r.target == f"g-{guide_id}")
@@ -149,9 +169,10 @@ def make_poster(kb: KnowledgeBase, group_id: str, guide_id: str, username: str |
         steps=tuple(s.get(lang) for s in guide.steps),
         telegram=row.telegram if username else None,
         telegram_name=f"@{username}" if username else None,
-        web=row.web,
+        web=row.web if public_web_url(web_url) else None,
         web_host=urlsplit(row.web).netloc or row.web,
         zalo_code=row.zalo_code,
+        zalo_name=zalo_name or ZALO_DEFAULT_NAME,
         hotlines=guide_hotlines(kb, guide, lang),
         by=words["by"].format(group=group.name.get(lang), code=group.code),
     )
@@ -263,8 +284,9 @@ GREY = (70, 80, 92)
 
 
 def columns(poster: Poster) -> list[str]:
-    """The code columns, left to right: Telegram (when the bot's username is known), web, Zalo."""
-    return (["telegram"] if poster.telegram else []) + ["web", "zalo"]
+    """The code columns, left to right: Telegram (when the bot's username is known), web (when its address
+    is public), Zalo."""
+    return (["telegram"] if poster.telegram else []) + (["web"] if poster.web else []) + ["zalo"]
 
 
 def _column_x(index: int, count: int) -> float:
@@ -336,7 +358,7 @@ def _draw_poster(pdf: Any, poster: Poster) -> Fit:
             pdf.cell(COLUMN_W - 2, 14, poster.zalo_code, align="C")
             pdf.set_font("DejaVu", "", 8.5)
             pdf.set_xy(x + 4, box_y + 34)
-            pdf.multi_cell(COLUMN_W - 8, _line(8.5), words["zalo_help"], align="C")
+            pdf.multi_cell(COLUMN_W - 8, _line(8.5), words["zalo_help"].format(name=poster.zalo_name), align="C")
         else:
             url = poster.telegram if column == "telegram" else poster.web
             pdf.image(_qr_image(url), x=x + (COLUMN_W - QR_SIZE) / 2, y=top + QR_LABEL_H, w=QR_SIZE, h=QR_SIZE)

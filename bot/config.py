@@ -40,6 +40,7 @@ class Settings:
     zalo_webhook_secret: str = field(default="", repr=False)
     public_url: str = ""  # where citizens reach the web chat, for links and posters (default http://host:port)
     telegram_username: str = ""  # the bot's @username for t.me links (else asked from getMe at start)
+    zalo_bot_name: str = ""  # the Zalo bot account's name, printed in posters' Zalo box (else from getMe at start)
     # reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (bot/clientinfo.py); () = none
     trusted_proxies: tuple[IPNetwork, ...] = ()
     durable_events: bool = True  # an answer waits for its analytics event's commit (bot.service); off only to measure
@@ -80,6 +81,7 @@ class Settings:
             zalo_webhook_secret=get("ZALO_WEBHOOK_SECRET"),
             public_url=get("DIGIGUIDE_PUBLIC_URL").rstrip("/"),
             telegram_username=get("TELEGRAM_BOT_USERNAME").lstrip("@"),
+            zalo_bot_name=get("ZALO_BOT_NAME"),
             trusted_proxies=trusted_proxies,
             durable_events=get("DIGIGUIDE_DURABLE_EVENTS", "1").lower() not in ("0", "false", "no", "off"),
         )

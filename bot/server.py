@@ -169,8 +169,13 @@ def serve(settings: Settings | None = None) -> int:
     service = ChatService(Engine(kb, store, settings.salt), events, durable=settings.durable_events)
     app = build_app(settings, service)
     if generated_token:
-        # Printed once, to the terminal only (never logged): the admin token for this run.
-        print(f"Admin token for this run (set DIGIGUIDE_DASHBOARD_TOKEN to fix one): {settings.dashboard_token}\nDashboard: http://{'127.0.0.1' if settings.host in ('', '0.0.0.0', '::') else settings.host}:{settings.port}/dashboard/login#token={settings.dashboard_token}", flush=True)
+        # Printed once, to the terminal only (never logged): the admin token for this run. Its link logs in as
+        # the server's operator; while no admin account exists it leads to creating the first one
+        # (analytics.web.login), after which officials log in with their own accounts.
+        host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
+        print(f"Admin token for this run (set DIGIGUIDE_DASHBOARD_TOKEN to fix one): {settings.dashboard_token}\n"
+              f"Dashboard: http://{host}:{settings.port}/dashboard/login#token={settings.dashboard_token}\n"
+              "  (the operator's login; with no admin account yet it creates the first one, who then adds the officials' accounts)", flush=True)
     web.run_app(app, sock=sockets, print=None, access_log=None, shutdown_timeout=15)
     events.stop()  # flush what is queued
     store.close()

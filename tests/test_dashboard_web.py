@@ -1,8 +1,9 @@
 """The dashboard's structure and its access rules beyond the admin login (analytics/web/):
 
 - who may do what: a Principal's role decides (a viewer reads, only an editor or admin marks the inbox),
-  through a session or a bearer token once a token resolver is plugged in (Auth.resolve_token); a bearer
-  call needs no CSRF token, a session's POST does; a wrong token is refused even next to a good cookie;
+  through a session or a bearer token (Auth.resolve_token, here a resolver of the test's own; the real
+  API tokens: tests/test_accounts_web.py); a bearer call needs no CSRF token, a session's POST does; a
+  wrong token is refused even next to a good cookie;
 - the code stays as docs/dashboard.md says: no import cycle among the analytics modules, page modules
   never import one another, no HTML written in Python strings, every word in both languages.
 
@@ -24,15 +25,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from analytics.store import connect
 from analytics.web import words
 from analytics.web.auth import AUTH, COOKIE, Principal, require
+from accountsutil import make_account, session_cookie
 from analytics_data import generate_events, write
 from webutil import make_app
 
 ROOT = Path(__file__).resolve().parent.parent
 ANALYTICS = ROOT / "analytics"
-PAGES = ("overview", "weekly", "groups", "poster_pages")
+PAGES = ("overview", "weekly", "groups", "poster_pages", "login", "accounts_page", "audit_page")
 TOKENS = {
-    "viewer-token": Principal("an", "viewer", frozenset({"phuc-yen"})),
-    "editor-token": Principal("binh", "editor"),
+    "viewer-token": Principal("an", "viewer", ("phuc-yen",), kind="token"),
+    "editor-token": Principal("binh", "editor", kind="token"),
 }
 
 
@@ -82,31 +84,42 @@ async def test_roles_and_bearer_tokens(client):
     assert page.status == 200 and 'name="csrf"' not in await page.text()
 
 
+def login_as(client: TestClient, name: str, role: str) -> None:
+    """A real account in the app's database, and a session of it in the client's cookie jar."""
+    path = client.server.app[AUTH].store.db_path
+    make_account(path, name, role)
+    client.session.cookie_jar.update_cookies({COOKIE: session_cookie(path, name)}, client.make_url("/dashboard/"))
+
+
 async def test_a_viewer_session_reads_but_does_not_mark(client):
     auth = client.server.app[AUTH]
-    sid, session = auth.sessions.new(Principal("an", "viewer"))
-    client.session.cookie_jar.update_cookies({COOKIE: sid}, client.make_url("/dashboard/"))
+    login_as(client, "an", "viewer")
     page = await (await client.get("/dashboard/?since=&until=")).text()
-    csrf = json.loads(re.search(r'id="dash-data">(.*?)</script>', page, re.S).group(1))["csrf"]
-    assert csrf == session.csrf and f'name="csrf" value="{csrf}"' in page  # the logout form carries it
+    data = json.loads(re.search(r'id="dash-data">(.*?)</script>', page, re.S).group(1))
+    csrf = data["csrf"]
+    assert csrf and f'name="csrf" value="{csrf}"' in page and data["can_mark"] is False  # the logout form carries it
     key = (await inbox_keys(client, {}))[0]
     origin = str(client.make_url("/")).rstrip("/")
     r = await client.post("/dashboard/api/mark", data=json.dumps({"keys": [key], "status": "ignored"}),
                           headers={"Origin": origin, "X-CSRF-Token": csrf, "Content-Type": "application/json"})
     assert r.status == 403
     assert key in await inbox_keys(client, {})
-    # a bearer header, unheard of until a resolver is set, changes nothing for the session
-    assert (await client.get("/dashboard/api/section/totals", headers=bearer("editor-token"))).status == 200
-    auth.resolve_token = resolve  # once tokens are on, the header decides: a wrong one is refused, cookie or not
+    # tokens on (the default: the database's API tokens), the header decides: a wrong one is refused, cookie or not
     assert (await client.get("/dashboard/api/section/totals", headers=bearer("nope"))).status == 401
+    auth.resolve_token = None  # tokens off: a bearer header changes nothing for the session
+    assert (await client.get("/dashboard/api/section/totals", headers=bearer("editor-token"))).status == 200
 
 
 def test_principal_roles_and_wards():
-    admin, editor, viewer = Principal("a", "admin"), Principal("e", "editor"), Principal("v", "viewer", frozenset({"phuc-yen"}))
-    assert admin.can("editor") and admin.can("viewer") and editor.can("viewer") and not editor.can("admin") and not viewer.can("editor")
+    """One Principal type (analytics.accounts): require() takes roles, can() actions; a typo in either fails loudly."""
+    admin, editor, viewer = Principal("a", "admin"), Principal("e", "editor"), Principal("v", "viewer", ("phuc-yen",))
+    assert admin.can("admin") and admin.can("answer") and editor.can("edit") and editor.can("read") and not editor.can("admin") and not viewer.can("answer")
     assert admin.sees_ward("tam-son") and viewer.sees_ward("phuc-yen") and not viewer.sees_ward("tam-son")
+    assert not Principal("n", "admin", must_change=True).can("read")  # a one-time password opens nothing
     with pytest.raises(ValueError, match="role"):
-        Principal("x", "boss")
+        require("boss")
+    with pytest.raises(ValueError, match="action"):
+        admin.can("editor")
 
 
 # -- the code as docs/dashboard.md describes it ----------------------------------------------------------------
@@ -185,8 +198,7 @@ async def test_a_page_above_the_callers_role_is_refused_in_words(tmp_path, kb, m
     app.router.add_get("/dashboard/probe-accounts", accounts)  # a path of its own: matched before the catch-all
     async with TestClient(TestServer(app)) as c:
         assert (await c.get("/dashboard/probe-accounts", allow_redirects=False)).status == 302  # nobody: the login
-        sid, _ = app[AUTH].sessions.new(Principal("an", "viewer"))
-        c.session.cookie_jar.update_cookies({COOKIE: sid}, c.make_url("/dashboard/"))
+        login_as(c, "an", "viewer")
         r = await c.get("/dashboard/probe-accounts")
         assert r.status == 403 and "không có quyền" in await r.text() and "script-src 'self'" in r.headers["Content-Security-Policy"]
 

@@ -191,7 +191,11 @@
     if (!rows.length) body.appendChild(el("tr", {}, [el("td", { text: T.empty, colSpan: columns.length, class: "muted" })]));
     rows.forEach(function (row) {
       var tr = el("tr", { class: row._class || "" });
-      columns.forEach(function (c) { tr.appendChild(el("td", { text: c.value(row), class: c.cls ? c.cls(row) : (c.num ? "num" : "") })); });
+      columns.forEach(function (c) {
+        var href = c.href ? c.href(row) : null;  // a cell that links (the lowest-rated answer to its editor)
+        var cell = el("td", { text: href ? null : c.value(row), class: c.cls ? c.cls(row) : (c.num ? "num" : "") }, href ? [el("a", { href: href, text: c.value(row) })] : []);
+        tr.appendChild(cell);
+      });
       body.appendChild(tr);
     });
     t.appendChild(body);
@@ -203,7 +207,8 @@
     [["questions", T.questions, n(t.questions)], ["answer_rate", T.answer_rate, p(t.answer_rate)],
      ["fallback_rate", T.fallback_rate, p(t.fallback_rate)], ["acceptance", T.acceptance, p(t.suggestion_acceptance)],
      ["users", T.users, n(t.unique_users)], ["feedback", T.feedback, n(t.feedback)]].forEach(function (k) {
-      box.appendChild(el("div", { class: "kpi" }, [el("div", { class: "kpi-label", text: k[1] }), el("div", { class: "kpi-value", text: k[2], "data-kpi": k[0] })]));
+      box.appendChild(el("div", { class: "kpi" }, [el("div", { class: "kpi-label", text: k[1] }), el("div", { class: "kpi-value", text: k[2], "data-kpi": k[0] }),
+        el("div", { class: "kpi-hint", text: T[k[0] + "_hint"] || "" })]));  // what the figure counts
     });
   }
 
@@ -224,7 +229,8 @@
 
   function renderLowest(rows) {
     table("lowest-table", [
-      { label: T.entry, value: function (r) { return r.title || r.entry_id; } },
+      { label: T.entry, value: function (r) { return r.title || r.entry_id; },
+        href: function (r) { var e = entries[r.entry_id]; return e ? D.base + "/content/" + e.kind + "/" + encodeURIComponent(e.id) : null; } },
       { label: T.topic, value: function (r) { return topicName(r.topic); }, cls: function () { return "topic"; } },
       { label: T.up, value: function (r) { return n(r.up); }, num: true },
       { label: T.down, value: function (r) { return n(r.down); }, num: true },
@@ -284,6 +290,26 @@
     });
   }
 
+  /* "Add as a phrasing of <the chosen entry>" and "New entry from this question": links to the content
+   * editor (analytics/web/content.py) with the group's question and its keys (the most asked first), so
+   * that publishing marks the group resolved. */
+  function editorLinks(cluster, select) {
+    var question = cluster.example || cluster.examples[0] || cluster.key;
+    var keys = cluster.keys.slice(0, 20).map(function (k) { return "&resolves=" + encodeURIComponent(k); }).join("");
+    var add = el("a", { class: "edit-link", "data-action": "add-phrasing", hidden: true });
+    var fresh = el("a", { class: "edit-link", "data-action": "new-entry", text: T.new_entry_from,
+                          href: D.base + "/content/new?kind=faq&question=" + encodeURIComponent(question) + keys });
+    function update() {
+      var e = entries[select.value];
+      add.hidden = !e;
+      if (!e) return;
+      add.textContent = T.add_phrasing + ": " + cut(e.title, 60);
+      add.href = D.base + "/content/" + e.kind + "/" + encodeURIComponent(e.id) + "?add=" + encodeURIComponent(question) + keys;
+    }
+    update();
+    return { node: el("span", { class: "edit-links" }, [add, fresh]), update: update };
+  }
+
   function renderInbox(rows) {
     var list = document.getElementById("inbox-list");
     list.replaceChildren();
@@ -308,14 +334,17 @@
         markLine = el("p", { class: "mark" }, bits);
       }
       var actions = el("div", { class: "actions" });
-      if (c.status === "open") {
+      if (!D.can_mark) {
+        actions = null;  // a viewer reads the inbox; marking is an editor's (the server refuses it too)
+      } else if (c.status === "open") {
         var select = entrySelect(c);
         var resolve = el("button", { type: "button", text: T.resolve, disabled: true, "data-action": "resolve" });
         var ignore = el("button", { type: "button", class: "secondary", text: T.ignore, "data-action": "ignore" });
-        select.addEventListener("change", function () { resolve.disabled = !select.value; });
+        var edits = editorLinks(c, select);  // the content editor, pre-filled with this question
+        select.addEventListener("change", function () { resolve.disabled = !select.value; edits.update(); });
         resolve.addEventListener("click", function () { if (select.value) mark(c, "resolved", select.value, item); });
         ignore.addEventListener("click", function () { mark(c, "ignored", null, item); });
-        actions.append(select, resolve, ignore);
+        actions.append(select, resolve, ignore, edits.node);
       } else {
         var reopen = el("button", { type: "button", class: "secondary", text: T.reopen, "data-action": "reopen" });
         reopen.addEventListener("click", function () { mark(c, "open", null, item); });

@@ -6,15 +6,21 @@
     weekly.py        GET /dashboard/weekly (the printable weekly summary)
     groups.py        GET /dashboard/groups, /dashboard/groups/export/<s>.csv (working groups' links, results)
     review.py        GET /dashboard/review, /dashboard/api/review (answers that need review, most asked first)
+    content.py       GET /dashboard/content[/...] (the content editors' list, entry editor, locality, history)
+    content_api.py   /dashboard/api/content/... (read, check, preview, try, impact, publish, revert: JSON)
     poster_pages.py  GET /dashboard/groups/<group>/poster(s)[.pdf], .../qr/<guide>.png, /dashboard/groups/fonts/<f>
-    auth.py          GET/POST /dashboard/login, POST /dashboard/logout, everything else under /dashboard/
-                     (catch_all); Principal, sessions, CSRF, `require`
+    login.py         GET/POST /dashboard/login, /dashboard/first-admin, /dashboard/password
+    accounts_page.py GET /dashboard/accounts, POST .../users[/disable|enable|reset], .../tokens[/revoke] (admins)
+    audit_page.py    GET /dashboard/audit, /dashboard/audit.csv (admins)
+    auth.py          POST /dashboard/logout, everything else under /dashboard/ (catch_all); `require`,
+                     sessions (sessions.py: in the database, on a thread of their own), CSRF, the audit hook
     static.py        GET /dashboard/static/<file> (public: CSS, scripts, Chart.js)
 
     common.py        paths, security headers, filters, language, the result cache, the Dashboard object
     templating.py    Jinja2 (analytics/templates/, autoescaping on) and `render`
     formatting.py    numbers, dates, titles, CSV;  forms.py  the filter form;  words.py  the words (vi, en)
     outreach.py      what the working groups' pages share
+    content_desk.py  what the content pages and API share: the repo, the history, publish-then-reload
 
 Pages import the shared modules, never each other. docs/dashboard.md says how to add a page.
 """
@@ -25,7 +31,7 @@ from aiohttp import web
 
 from bot.channels.base import ServerContext
 
-from . import auth, groups, overview, poster_pages, review, static, templating, weekly
+from . import accounts_page, audit_page, auth, content, content_api, groups, login, overview, poster_pages, review, static, templating, weekly
 from .auth import Principal, current_principal, require
 from .common import DASHBOARD, Dashboard
 
@@ -37,11 +43,16 @@ def setup(app: web.Application, ctx: ServerContext) -> Dashboard:
     dash = app[DASHBOARD] = Dashboard(ctx)
     templating.setup(app, static.setup(app))
     auth.setup(app)
+    login.setup(app)
     overview.setup(app, dash)  # the top bar lists the pages in the order they are set up
     weekly.setup(app, dash)
     groups.setup(app, dash)
     review.setup(app, dash)
+    content.setup(app, dash)  # the content editors' pages (issue 11, section 2)
+    content_api.setup(app, dash)  # ... and their JSON API
     poster_pages.setup(app)
+    accounts_page.setup(app, dash)  # admins only: the top bar shows them to admins
+    audit_page.setup(app, dash)
     auth.add_catch_all(app)  # last: it answers every other path under /dashboard/
 
     async def close(_app: web.Application) -> None:

@@ -1,143 +1,94 @@
-"""Who is calling the dashboard, and may they: sessions, the login and logout, the same-origin and CSRF
-checks, and `require`, which every handler but the login form and the static files goes through.
+"""Who is calling the dashboard, and may they: `require`, which every handler but the login form and the
+static files goes through, the sessions, the same-origin and CSRF checks, the logout, and every other path
+under /dashboard/ (catch_all). The login itself, the first admin and the password change: login.py.
 
     @require("viewer", page=True)               # a page: no principal -> redirect to the login
     async def page(request, who: Principal): ...
     @require("editor", csrf=True)               # data that changes things: 401 / 403 as JSON
     async def save(request, who: Principal): ...
 
-A Principal is who is behind a request: a name, a role (viewer < editor < admin: each may do what the
-ones before it may) and the wards it is bound to (none: all of them). `current_principal(request)` finds
-it from a bearer token (Authorization: Bearer ..., when a token resolver is set: Auth.resolve_token) or
-else from the session cookie. Today the only way in is the admin token's login, whose principal is ADMIN
-(role admin, no ward binding); personal accounts plug in by starting sessions for their own principal
-(Auth.start_session) and API tokens by setting Auth.resolve_token.
+Who: analytics.accounts.Principal, the one principal type: a name, a role (viewer < editor < admin: each
+may do what the ones before it may; `require` takes a role, `who.can(action)` an action: read, edit,
+answer, admin, reload), the wards it is bound to (none: all of them), its kind ("account": a person with a
+password; "token": an API token, or OPERATOR, whoever logged in with the server's access token) and
+must_change (an account still on a one-time password). `current_principal(request)` finds it from
+`Authorization: Bearer <token>` (Auth.resolve_token; by default the API tokens of `python -m analytics
+tokens add`) or else from the session cookie.
+
+- An account whose password must change gets nothing but the change form: pages redirect there, data
+  answers 403 {"error": "password change required"} (require's `pending=True` lets the form itself in).
+- A ward-bound principal reads only its wards: on every GET its `ward` filter is made one of them (none
+  asked, or "all": its first ward; another ward, or "not set": 403), before the handler sees the query, so
+  every section, export and page that filters by ward is restricted without knowing about it (the page's
+  ward menu offers only its wards: _parts.html). POSTs (marks) are not ward-scoped: an inbox group is a
+  question, not a ward's.
 
 Security
-- Login compares the token with settings.dashboard_token in constant time; an empty setting refuses every
-  login. Every check of the token (this form, POST /admin/reload) goes through the server's one lockout,
-  bot.secrets_guard: per real client address, growing while the client keeps guessing, and while it lasts
-  even the right token gets 429 with Retry-After.
-- The session is a random id in an HttpOnly, SameSite=Strict cookie with Path=/dashboard (Secure when the
-  browser's request was https, directly or as a trusted proxy's X-Forwarded-Proto says); the server keeps
-  the sessions in memory (a restart logs everyone out), by the id's SHA-256, with idle and absolute
-  expiry, and a new id at every login (no session fixation). A session id is 256 random bits: an unknown
-  one is a lapsed session and is not counted against the client, so an official who is logged in keeps
-  working while a guesser at the same address is locked out.
+- Sessions live in the analytics database (sessions.AuthStore over accounts.SessionStore): they survive
+  a restart, several workers share them, disabling an account or changing its role takes effect on its
+  open sessions at once. The cookie is 256 random bits in an HttpOnly, SameSite=Strict cookie with
+  Path=/dashboard (Secure when the browser's request was https, directly or as a trusted proxy's
+  X-Forwarded-Proto says); the table keeps only its hash. Idle and absolute expiry (8 h, 24 h); a new id
+  at every login and password change (no session fixation). An unknown cookie is a lapsed session and is
+  not counted against the client, so an official who is logged in keeps working while a guesser at the
+  same address is locked out.
+- Every secret a client supplies goes through the server's one lockout (bot.secrets_guard): the access
+  token and passwords at the login, the current password at a change, and bearer tokens. A wrong API
+  token counts as a failed guess (401) and a locked-out client gets 429 with Retry-After, right token or
+  not. A right one does not clear the client's record (`succeeded`): a script calling the API all day
+  would otherwise wipe the failures of a guesser at the same address between its guesses.
 - Without a principal, pages redirect to the login and data (API, CSV, files) answers 401. Unknown paths
   under /dashboard/ do the same (catch_all), so nothing about the routes leaks before login.
-- Every POST must come from this host (Origin, or Referer when there is no Origin); with a session, a
-  POST that changes something also needs the session's CSRF token (header X-CSRF-Token, or form field
-  `csrf`), compared in constant time. A forged cross-site POST gets 403 and changes nothing. A bearer
-  call sends no cookie, so it needs no CSRF token.
-- The printed login link (`serve` with a generated token) carries the token in the URL fragment
-  (/dashboard/login#token=...), which browsers never send to the server; login.js moves it into the form.
+- Every POST of a session must come from this host (Origin, or Referer when there is no Origin) and carry
+  the session's CSRF token (header X-CSRF-Token, or form field `csrf`), compared in constant time: a
+  forged cross-site POST gets 403 and changes nothing. A bearer call sends no cookie, so it needs neither.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
-import secrets
-import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
-from bot.secrets_guard import bearer_credential, check_secret, shared_throttle
+from bot.secrets_guard import THROTTLE, bearer_credential, client_key, shared_throttle
 
-from .common import CSRF, DASHBOARD, PREFIX, json_error, request_lang, secure
+from ..accounts import ROLES, AccountError, Principal, Session
+from .common import CSRF, DASHBOARD, PREFIX, PRINCIPAL, json_error, request_lang, secure
+from .sessions import OPERATOR, AuthStore
 from .templating import render
 from .words import T
 
+__all__ = ["ADMIN", "AUTH", "COOKIE", "OPERATOR", "Auth", "Principal", "audit", "current_principal", "require"]
+
+log = logging.getLogger("digiguide.security")
+
 COOKIE = "dg_session"
-SESSION_IDLE = 8 * 3600
-SESSION_LIFETIME = 24 * 3600
-MAX_SESSIONS = 1000
-ROLES = ("viewer", "editor", "admin")  # each may do what the ones before it may
+SESSION_LIFETIME = 24 * 3600  # the cookie's Max-Age (the database enforces the expiry: accounts.SESSION_*)
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+ADMIN = OPERATOR  # the principal behind the access-token login (the name the dashboard had for it)
+PASSWORD_PATH = PREFIX + "/password"  # the password change (login.py)
+FIRST_ADMIN_PATH = PREFIX + "/first-admin"  # the first admin account, after a token login (login.py)
 
 
 # -- who -------------------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is behind a request. `wards` empty: not bound to a ward (sees and answers every ward)."""
-
-    name: str
-    role: str
-    wards: frozenset[str] = frozenset()
-
-    def __post_init__(self) -> None:
-        if self.role not in ROLES:
-            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {self.role!r}")
-
-    def can(self, role: str) -> bool:
-        """May do what `role` may (an admin may everything an editor may, an editor what a viewer may)."""
-        return ROLES.index(self.role) >= ROLES.index(role)
-
-    def sees_ward(self, ward: str | None) -> bool:
-        return not self.wards or ward in self.wards
+def has_role(who: Principal, role: str) -> bool:
+    """May `who` do what `role` may (an admin everything an editor may, an editor what a viewer may)?
+    The role alone: whether the password must change first is `check`'s business."""
+    return ROLES.index(who.role) >= ROLES.index(role)
 
 
-ADMIN = Principal("admin", "admin")  # the principal behind the admin-token login
-
-
-@dataclass
-class Session:
-    csrf: str
-    created: float
-    seen: float
-    principal: Principal = ADMIN
-
-
-class Sessions:
-    """Server-side sessions in memory, keyed by the SHA-256 of the cookie value; bounded (oldest dropped)."""
-
-    def __init__(self, idle: float = SESSION_IDLE, lifetime: float = SESSION_LIFETIME, max_sessions: int = MAX_SESSIONS):
-        self.idle, self.lifetime, self.max_sessions = idle, lifetime, max_sessions
-        self._sessions: OrderedDict[bytes, Session] = OrderedDict()
-
-    @staticmethod
-    def _key(sid: str) -> bytes:
-        return hashlib.sha256(sid.encode("utf-8", "replace")).digest()
-
-    def new(self, principal: Principal = ADMIN) -> tuple[str, Session]:
-        now = time.time()
-        sid = secrets.token_urlsafe(32)
-        session = Session(secrets.token_urlsafe(32), now, now, principal)
-        self._sessions[self._key(sid)] = session
-        while len(self._sessions) > self.max_sessions:
-            self._sessions.popitem(last=False)
-        return sid, session
-
-    def get(self, sid: str | None) -> Session | None:
-        if not sid or len(sid) > 128:
-            return None
-        key = self._key(sid)
-        session = self._sessions.get(key)
-        if session is None:
-            return None
-        now = time.time()
-        if now - session.seen > self.idle or now - session.created > self.lifetime:
-            del self._sessions[key]
-            return None
-        session.seen = now
-        self._sessions.move_to_end(key)
-        return session
-
-    def drop(self, sid: str | None) -> None:
-        if sid:
-            self._sessions.pop(self._key(sid), None)
-
-    def __len__(self) -> int:
-        return len(self._sessions)
+def error_key(exc: AccountError) -> str:
+    """The words.T key for an accounts error (err_ and its stable code), "err_invalid" for one without words."""
+    key = f"err_{exc.code}"
+    return key if key in T["vi"] else "err_invalid"
 
 
 def same_origin(request: web.Request) -> bool:
@@ -164,6 +115,11 @@ def safe_next(value: str | None) -> str:
     return PREFIX + "/"
 
 
+def with_next(path: str, target: str) -> str:
+    """`path` (the first admin's or the password form) that goes on to `target` afterwards."""
+    return path if target == PREFIX + "/" else f"{path}?" + urlencode({"next": target})
+
+
 # -- the application's sessions and checks ---------------------------------------------------------------------
 
 TokenResolver = Callable[[web.Request, str], Awaitable["Principal | None"]]
@@ -175,34 +131,64 @@ class Caller:
     session: Session | None  # None: a bearer token (no cookie, so no CSRF token to check)
 
 
+class Refused(Exception):
+    """What to answer instead of the handler (`check` raises it, `require` answers with it)."""
+
+    def __init__(self, response: web.StreamResponse):
+        super().__init__(response.status)
+        self.response = response
+
+
+def too_many(wait: int) -> web.Response:
+    """429 for a locked-out client (JSON, as /admin/reload answers)."""
+    response = secure(web.json_response({"error": "too many failed attempts", "retry_after": wait}, status=429))
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+async def resolve_api_token(request: web.Request, token: str) -> Principal | None:
+    """The default Auth.resolve_token: the API tokens in the database (accounts.verify_token), through
+    the lockout: while the client is locked out, 429 (raised as Refused); a wrong or malformed token is a
+    failed guess. ("" is what a header that is not `Bearer <token>` gives: a guess too.)"""
+    throttle, key = request.app[THROTTLE], client_key(request.remote)
+    wait = throttle.retry_after(key)
+    if wait:
+        raise Refused(too_many(wait))
+    principal = await request.app[AUTH].store.verify_token(token) if token else None
+    if principal is None:
+        locked = throttle.failed(key)
+        log.warning("dashboard API: wrong token from %s%s", key, f"; locked out for {locked} s" if locked else "")
+    return principal
+
+
 @dataclass
 class Auth:
-    """The sessions of one application (app[AUTH]), and the bearer-token hook: `resolve_token(request,
-    token)` returns the token's principal or None ("" for a malformed header). Unset, an Authorization
-    header is ignored (as before API tokens existed); set, it decides on its own: a wrong token is 401
-    even next to a good session cookie. A token is a secret that can be guessed, so the resolver checks
-    it through the server's one lockout (bot.secrets_guard: retry_after, failed, succeeded)."""
+    """The sessions of one application (app[AUTH]) and the bearer-token hook: `resolve_token(request,
+    token)` returns the token's principal or None ("" for a malformed `Bearer` header), or raises
+    Refused (a lockout). Set to None, an Authorization header is ignored; set, a `Bearer` header
+    decides on its own: a wrong token is 401 even next to a good session cookie. Other schemes (a
+    reverse proxy's Basic login in front of the dashboard, say) are not tokens: the session decides."""
 
-    sessions: Sessions = field(default_factory=Sessions)
-    resolve_token: TokenResolver | None = None
+    store: AuthStore
+    resolve_token: TokenResolver | None = resolve_api_token
 
     async def caller(self, request: web.Request) -> Caller | None:
         header = request.headers.get("Authorization")
-        if header is not None and self.resolve_token is not None:
+        if header is not None and self.resolve_token is not None and header.strip().partition(" ")[0].lower() == "bearer":
             principal = await self.resolve_token(request, bearer_credential(header) or "")
             return Caller(principal, None) if principal is not None else None
-        session = self.session(request)
+        session = await self.session(request)
         return Caller(session.principal, session) if session is not None else None
 
-    def session(self, request: web.Request) -> Session | None:
-        return self.sessions.get(request.cookies.get(COOKIE))
+    async def session(self, request: web.Request) -> Session | None:
+        cookie = request.cookies.get(COOKIE)
+        return await self.store.session(cookie) if cookie else None  # no thread hop for a visitor without one
 
-    def start_session(self, request: web.Request, principal: Principal, target: str) -> web.HTTPSeeOther:
+    async def start_session(self, request: web.Request, principal: Principal, target: str) -> web.HTTPSeeOther:
         """The answer to a successful login (to raise): a new session (the old one dropped) and its cookie."""
-        self.sessions.drop(request.cookies.get(COOKIE))
-        sid, _ = self.sessions.new(principal)
+        cookie, _ = await self.store.start(principal, request.cookies.get(COOKIE))
         response = web.HTTPSeeOther(target)
-        response.set_cookie(COOKIE, sid, path=PREFIX, httponly=True, samesite="Strict", secure=request.secure, max_age=SESSION_LIFETIME)
+        response.set_cookie(COOKIE, cookie, path=PREFIX, httponly=True, samesite="Strict", secure=request.secure, max_age=SESSION_LIFETIME)
         return secure(response)
 
 
@@ -210,15 +196,29 @@ AUTH = web.AppKey("dashboard-auth", Auth)
 
 
 async def current_principal(request: web.Request) -> Principal | None:
-    """Who is behind the request (bearer token, else session), or None. Handlers get it from `require`."""
-    caller = await request.app[AUTH].caller(request)
+    """Who is behind the request (bearer token, else session), or None (a locked-out client too)."""
+    try:
+        caller = await request.app[AUTH].caller(request)
+    except Refused:
+        return None
     return caller.principal if caller is not None else None
+
+
+async def audit(request: web.Request, who: Principal, action: str, target: str | None = None, detail: dict[str, Any] | None = None) -> None:
+    """Record a change in the audit log (accounts.audit): `who` did `action` ("content.save", ...) on
+    `target`. Never put a secret in `detail` (audit refuses keys that name one)."""
+    await request.app[AUTH].store.audit(who.actor, action, target, detail)
 
 
 def to_login(request: web.Request) -> web.HTTPException:
     """The redirect to the login form (to raise), which sends the official back here afterwards."""
     target = request.path_qs if request.method == "GET" else PREFIX + "/"
     return secure(web.HTTPFound(f"{PREFIX}/login?" + urlencode({"next": target})))
+
+
+def to_password(request: web.Request) -> web.HTTPException:
+    """The redirect to the password change (a one-time password must be changed first)."""
+    return secure(web.HTTPFound(with_next(PASSWORD_PATH, request.path_qs if request.method == "GET" else PREFIX + "/")))
 
 
 def unauthorised() -> web.Response:
@@ -243,44 +243,65 @@ async def csrf_ok(request: web.Request, session: Session) -> bool:
     return same_origin(request) and bool(supplied) and hmac.compare_digest(supplied.encode("utf-8"), session.csrf.encode("utf-8"))
 
 
-class Refused(Exception):
-    """What to answer instead of the handler (`check` raises it, `require` answers with it)."""
+def refuse(request: web.Request, key: str, message: str, page: bool) -> Refused:
+    """403: for a page a sentence (words.T[key]), for data JSON with `message`."""
+    if page:
+        return Refused(render(request, "error.html", status=403, message=T[request_lang(request)][key]))
+    return Refused(json_error(message, 403))
 
-    def __init__(self, response: web.StreamResponse):
-        super().__init__(response.status)
-        self.response = response
 
-
-async def check(request: web.Request, role: str = "viewer", *, page: bool = False, csrf: bool = False) -> Principal:
+async def check(request: web.Request, role: str = "viewer", *, page: bool = False, csrf: bool = False, pending: bool = False) -> Principal:
     """The request's principal if it may act as `role`. Else raises Refused with what to answer: the login
-    redirect (page) or 401; 403 for too small a role or a failed same-origin/CSRF check (`csrf`: the
-    request changes something; only a session needs it). Puts the session's CSRF token on the request for
-    the top bar's logout form."""
+    redirect (page) or 401; the password form (page) or 403 while a one-time password must be changed
+    (unless `pending`: the form itself); 403 for too small a role or a failed same-origin/CSRF check
+    (`csrf`: the request changes something; only a session needs it). Puts the principal and the
+    session's CSRF token on the request (the top bar: the logout form, the pages it may see)."""
     caller = await request.app[AUTH].caller(request)
     if caller is None:
         raise Refused(to_login(request) if page else unauthorised())
-    if not caller.principal.can(role):
-        message = T[request_lang(request)]["not_allowed"]
-        raise Refused(render(request, "error.html", status=403, message=message) if page else json_error("forbidden", 403))
+    who = caller.principal
+    request[PRINCIPAL] = who
     if caller.session is not None:
-        if csrf and not await csrf_ok(request, caller.session):
-            raise Refused(json_error("forbidden", 403))
         request[CSRF] = caller.session.csrf
-    return caller.principal
+    if who.must_change and not pending:
+        raise Refused(to_password(request)) if page else refuse(request, "not_allowed", "password change required", False)
+    if not has_role(who, role):
+        raise refuse(request, "not_allowed", "forbidden", page)
+    if caller.session is not None and csrf and not await csrf_ok(request, caller.session):
+        raise Refused(json_error("forbidden", 403))
+    return who
+
+
+def scope_wards(request: web.Request, who: Principal, page: bool) -> web.Request:
+    """A ward-bound principal's GET with its ward filter made one of its wards (see the module docstring):
+    the request itself when nothing changes, a clone with the new query otherwise; Refused (403) for a
+    ward outside them. (Only GETs: a POST's body may have been read already, and a clone cannot.)"""
+    if not who.wards or request.method not in ("GET", "HEAD"):
+        return request
+    asked = request.query.get("ward", "").strip()
+    if asked in who.wards:
+        return request
+    if asked:
+        raise refuse(request, "not_your_ward", "outside your wards", page)
+    query = request.query.copy()
+    query["ward"] = min(who.wards)  # the first of its wards (accounts keeps them sorted)
+    return request.clone(rel_url=request.rel_url.with_query(query), remote=request.remote, scheme=request.scheme, host=request.host)
 
 
 Handler = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
 
 
-def require(role: str = "viewer", *, page: bool = False, csrf: bool = False) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
-    """The decorator form of `check`: the handler gets the principal as its second argument."""
-    ROLES.index(role)  # a typo in a role fails at import, not at the first request
+def require(role: str = "viewer", *, page: bool = False, csrf: bool = False, pending: bool = False) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+    """The decorator form of `check` (and `scope_wards`): the handler gets the principal as its second argument."""
+    if role not in ROLES:  # a typo in a role fails at import, not at the first request
+        raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
 
     def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         @functools.wraps(handler)
         async def checked(request: web.Request) -> web.StreamResponse:
             try:
-                principal = await check(request, role, page=page, csrf=csrf)
+                principal = await check(request, role, page=page, csrf=csrf, pending=pending)
+                request = scope_wards(request, principal, page)
             except Refused as refused:
                 if isinstance(refused.response, web.HTTPException):
                     raise refused.response  # a redirect (aiohttp wants those raised)
@@ -292,59 +313,27 @@ def require(role: str = "viewer", *, page: bool = False, csrf: bool = False) -> 
     return wrap
 
 
-# -- login, logout and everything else under /dashboard/ -------------------------------------------------------
-
-def login_page(request: web.Request, problem: str | None, status: int = 200, wait: int = 0) -> web.Response:
-    """The login form, with `problem` (a key of T) above it; `wait` seconds of a lockout, for "too_many"."""
-    t = T[request_lang(request)]
-    message = t[problem].replace("{minutes}", str(max(1, -(-wait // 60)))) if problem else ""
-    if not request.app[DASHBOARD].ctx.settings.dashboard_token:
-        message = t["disabled"]
-    nxt = safe_next(request.query.get("next")) if request.method == "GET" else PREFIX + "/"
-    return render(request, "login.html", status=status, message=message, next=nxt)
-
-
-async def login_form(request: web.Request) -> web.Response:
-    if request.app[AUTH].session(request) is not None:
-        raise secure(web.HTTPFound(safe_next(request.query.get("next"))))
-    return login_page(request, None)
-
-
-async def login(request: web.Request) -> web.Response:
-    if not same_origin(request):
-        return login_page(request, "forbidden", 403)
-    form = await read_form(request)
-    if form is None:
-        return login_page(request, "bad_form", 400)
-    token, target = str(form.get("token", "")), safe_next(str(form.get("next", "")))
-    expected = request.app[DASHBOARD].ctx.settings.dashboard_token
-    if not expected:
-        return login_page(request, "disabled", 403)
-    verdict = check_secret(request, token, expected, "dashboard login")
-    if verdict.locked:
-        response = login_page(request, "too_many", 429, wait=verdict.retry_after)
-        response.headers["Retry-After"] = str(verdict.retry_after)
-        return response
-    if not verdict.ok:
-        return login_page(request, "wrong_token", 403)
-    raise request.app[AUTH].start_session(request, ADMIN, target)
-
+# -- logout and everything else under /dashboard/ --------------------------------------------------------------
 
 async def logout(request: web.Request) -> web.Response:
     auth = request.app[AUTH]
-    session = auth.session(request)
+    session = await auth.session(request)
     if session is None:
         return unauthorised()
     if not await csrf_ok(request, session):
         return json_error("forbidden", 403)
-    auth.sessions.drop(request.cookies.get(COOKIE))
+    await auth.store.drop(request.cookies.get(COOKIE))
     response = web.HTTPSeeOther(f"{PREFIX}/login")
     response.del_cookie(COOKIE, path=PREFIX)
     raise secure(response)
 
 
-async def catch_all(request: web.Request) -> web.Response:
-    if await current_principal(request) is None:
+async def catch_all(request: web.Request) -> web.StreamResponse:
+    try:
+        caller = await request.app[AUTH].caller(request)
+    except Refused as refused:
+        return refused.response
+    if caller is None:
         if request.path.startswith(f"{PREFIX}/api/") or request.path.startswith(f"{PREFIX}/export/") or request.method != "GET":
             return unauthorised()
         raise to_login(request)
@@ -352,12 +341,21 @@ async def catch_all(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> Auth:
-    """The login routes and the application's Auth (add_catch_all comes last, after every page's routes)."""
-    auth = app[AUTH] = Auth()
-    shared_throttle(app)  # the login checks the token through the server's one lockout (bot.secrets_guard)
-    app.router.add_get(PREFIX + "/login", login_form)
-    app.router.add_post(PREFIX + "/login", login)
+    """The application's Auth (sessions in the analytics database, API tokens on) and the logout route;
+    add_catch_all comes last, after every page's routes."""
+    settings = app[DASHBOARD].ctx.settings
+    auth = app[AUTH] = Auth(AuthStore(settings.db_path, settings.dashboard_token))
+    shared_throttle(app)  # every secret is checked through the server's one lockout (bot.secrets_guard)
     app.router.add_post(PREFIX + "/logout", logout)
+
+    async def open_(_app: web.Application) -> None:
+        await auth.store.open()
+
+    async def close(_app: web.Application) -> None:
+        await auth.store.close()
+
+    app.on_startup.append(open_)
+    app.on_cleanup.append(close)
     return auth
 
 

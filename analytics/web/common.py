@@ -55,6 +55,9 @@ CACHE_ENTRIES = 128  # computed sections kept at most (the least recently used g
 # the session's CSRF token, which auth.check puts on the request for the top bar's logout form (a typed key
 # where aiohttp has them, 3.13 on; a string before)
 CSRF: Any = web.RequestKey("dashboard.csrf", str) if hasattr(web, "RequestKey") else "dashboard.csrf"
+# who is behind the request (an analytics.accounts.Principal), also put there by auth.check: the top bar
+# shows only the pages it may open, the templates get it as `who`
+PRINCIPAL: Any = web.RequestKey("dashboard.principal", object) if hasattr(web, "RequestKey") else "dashboard.principal"
 
 # bot.httpsec's headers (its CSP, nosniff, DENY), with the dashboard's own referrer policy and no
 # cross-origin window or embedding of its pages and data. "same-origin", not "no-referrer": with
@@ -251,12 +254,13 @@ def cache_ttl(environ: Any = os.environ) -> float:
 class NavPage:
     """A page in the top bar: `name` is what a page passes as `current`; `label` per language; `carry`:
     the link keeps the dashboard's filters of the current query string (the overview and the weekly
-    summary share them)."""
+    summary share them); `role`: shown only to those who have it (the accounts page: admins)."""
 
     name: str
     path: str
     label: Mapping[str, str]
     carry: bool = False
+    role: str = "viewer"
 
 
 class Dashboard:

@@ -13,6 +13,8 @@ from typing import Any
 
 from bot.knowledge import KnowledgeBase
 
+from ..store import VIETNAM
+
 SHEET_TEXT = 90  # characters of a citizen's question on the printed weekly summary
 
 
@@ -39,6 +41,14 @@ def clip(text: str, limit: int = SHEET_TEXT) -> str:
 def vn_date(day: str | dt.date, lang: str) -> str:
     d = dt.date.fromisoformat(day) if isinstance(day, str) else day
     return d.strftime("%d/%m/%Y") if lang == "vi" else d.isoformat()
+
+
+def vn_time(ts: float | None, lang: str) -> str:
+    """A moment (a Unix timestamp) in Vietnam time, to the minute: "20/03/2025 10:15", "2025-03-20 10:15"; "–" for none."""
+    if ts is None:
+        return "–"
+    moment = dt.datetime.fromtimestamp(ts, VIETNAM)
+    return moment.strftime("%d/%m/%Y %H:%M" if lang == "vi" else "%Y-%m-%d %H:%M")
 
 
 def plain(text: str) -> str:

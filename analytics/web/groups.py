@@ -29,7 +29,7 @@ from ..posters import QR_KINDS, group_rows
 from .auth import Principal, require
 from .common import DASHBOARD, Dashboard, NavPage, csv_response, last_day, request_lang, secure, span
 from .formatting import entry_title, number, plain, topic_title
-from .outreach import PATH, bot_username, level_name, target_title, ward_name, web_url
+from .outreach import PATH, bot_username, level_name, target_title, ward_name, web_is_public, web_url, zalo_name
 from .templating import render
 from .words import GROUPS, LANGS
 
@@ -132,9 +132,10 @@ def page_view(kb: KnowledgeBase, lang: str, data: dict[str, Any]) -> dict[str, A
     }
 
 
-def links_view(kb: KnowledgeBase, username: str | None, web: str, lang: str) -> list[dict[str, Any]]:
+def links_view(kb: KnowledgeBase, username: str | None, web: str, lang: str, web_public: bool = True) -> list[dict[str, Any]]:
     """Every group's links, one row per guide (and the topic menu): title, Zalo code, both links, and where
-    its poster and QR codes are."""
+    its poster and QR codes are (a Telegram code only with the bot's username, a web code only when the
+    web chat's address is public)."""
     out = []
     for group in kb.working_groups.values():
         rows = []
@@ -143,7 +144,7 @@ def links_view(kb: KnowledgeBase, username: str | None, web: str, lang: str) -> 
             rows.append({
                 "row": row, "title": plain(row.title) if row.target == "menu" else row.title,
                 "poster": f"{PATH}/{group.id}/poster/{target}" if row.target.startswith("g-") else None,
-                "qr": [(f"{PATH}/{group.id}/qr/{target}.png?kind={kind}", kind) for kind in QR_KINDS if kind == "web" or username],
+                "qr": [(f"{PATH}/{group.id}/qr/{target}.png?kind={kind}", kind) for kind in QR_KINDS if (kind == "web" and web_public) or (kind == "telegram" and username)],
             })
         out.append({"group": group, "ward": ward_name(kb, group.ward, lang), "rows": rows})
     return out
@@ -170,7 +171,8 @@ async def page(request: web.Request, who: Principal) -> web.Response:
     dates = {k: request.query.get(k, "") for k in ("since", "until")}
     return render(
         request, "groups.html", current="groups", g=GROUPS[lang], error=error, dates=dates, query=urlencode(dates),
-        username=username, links=links_view(dash.kb, username, web_url(request), lang), view=page_view(dash.kb, lang, data),
+        username=username, web_public=web_is_public(request), zalo_name=zalo_name(request),
+        links=links_view(dash.kb, username, web_url(request), lang, web_is_public(request)), view=page_view(dash.kb, lang, data),
     )
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.knowledge import KnowledgeBase
 
-from ..posters import localized_value
+from ..posters import public_web_url, localized_value
 from .common import DASHBOARD, PREFIX
 from .formatting import topic_title
 from .words import GROUPS
@@ -64,3 +64,28 @@ def bot_username(request: web.Request) -> str | None:
 
 def web_url(request: web.Request) -> str:
     return request.app[DASHBOARD].ctx.settings.web_url
+
+
+def web_is_public(request: web.Request) -> bool:
+    """DIGIGUIDE_PUBLIC_URL is set to an address phones can open (not this machine's own)."""
+    settings = request.app[DASHBOARD].ctx.settings
+    return bool(settings.public_url) and public_web_url(settings.web_url)
+
+
+def poster_web_url(request: web.Request) -> str:
+    """The web chat's address for posters and QR codes: "" when it is not public, so none is printed."""
+    return web_url(request) if web_is_public(request) else ""
+
+
+def zalo_name(request: web.Request) -> str | None:
+    """The Zalo bot account's name citizens send codes to: ZALO_BOT_NAME, else the running channel's (getMe)."""
+    name = request.app[DASHBOARD].ctx.settings.zalo_bot_name
+    if name:
+        return name
+    try:
+        from bot.channels.zalo import ZALO
+
+        channel = request.app.get(ZALO)
+        return channel.account_name if channel is not None else None
+    except Exception:  # no Zalo channel
+        return None

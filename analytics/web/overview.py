@@ -36,6 +36,7 @@ from bot import jsonbody
 from bot.knowledge import KnowledgeBase
 
 from .. import report as rpt
+from ..accounts import audit
 from .auth import Principal, require
 from .common import (
     CHANNEL_LABELS, CSRF, DASHBOARD, DEFAULT_DAYS, MIN_VOTES, PREFIX, Dashboard, NavPage, csv_response, filter_query, json_error,
@@ -176,6 +177,7 @@ async def page(request: web.Request, who: Principal) -> web.Response:
         "lang": lang, "csrf": request.get(CSRF), "base": PREFIX, "query": query, "period": period, "t": t,
         "topics": {tp.id: plain(tp.title.get(lang)) for tp in kb.topics.values()},
         "channels": CHANNEL_LABELS, "entries": entries(kb, lang), "ignored": ignored, "error": bool(error),
+        "can_mark": who.can("answer"),  # a viewer gets no mark buttons (and 403 from /api/mark)
     }
     ignored_query = filter_query(q, extra={"ignored": None if ignored else "1"}, drop=("ignored",) if ignored else ())
     return render(
@@ -243,10 +245,14 @@ async def mark(request: web.Request, who: Principal) -> web.Response:
     if problem:
         return json_error(problem, 400)
     keys, status, entry = body["keys"], body["status"], body.get("entry_id") or None
-    if status == "open":
-        count = await dash.query(lambda db: rpt.unmark(db, keys))
-    else:
-        count = await dash.query(lambda db: rpt.mark_cluster(db, keys, status, entry))
+
+    def change(db: sqlite_utils.Database) -> int:
+        """The mark, then its audit entry (who, which group: its first key, what), on the same connection."""
+        done = rpt.unmark(db, keys) if status == "open" else rpt.mark_cluster(db, keys, status, entry)
+        audit(db, who.actor, "inbox.mark", keys[0], {"status": status, "entry_id": entry, "keys": len(keys)})
+        return done
+
+    count = await dash.query(change)
     # the inbox must show the mark at once; no other section reads the marks, so they stay warm
     dash.cache.invalidate(lambda key: key[:2] == ("section", "unanswered"))
     log.info("dashboard: %d question key(s) marked %s%s", len(keys), status, f" ({entry})" if entry else "")

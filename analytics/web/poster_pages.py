@@ -26,7 +26,7 @@ from markupsafe import Markup
 from ..posters import FONTS, QR_KINDS, Fit, Poster, P, code_size, columns, fit, group_rows, make_poster, new_pdf, posters_pdf, qr_png, qr_svg
 from .auth import Principal, require
 from .common import DASHBOARD, json_error, request_lang, secure
-from .outreach import PATH, bot_username, web_url
+from .outreach import PATH, bot_username, poster_web_url, web_is_public, zalo_name
 from .templating import render
 from .words import GROUPS
 
@@ -49,7 +49,8 @@ def poster_view(poster: Poster, chosen: Fit) -> dict[str, Any]:
         # segno writes the SVG (attributes only) and escapes the title itself
         cols.append({"kind": kind, "url": url, "svg": Markup(qr_svg(url, f"{words[kind]}: {url}")), "caption": caption})
     more = words["more"].format(n=len(poster.steps) - chosen.steps) if len(poster.steps) > chosen.steps else None
-    return {"poster": poster, "fit": chosen, "p": words, "steps": poster.steps[: chosen.steps], "more": more, "columns": cols}
+    zalo_help = words["zalo_help"].format(name=poster.zalo_name)
+    return {"poster": poster, "fit": chosen, "p": words, "steps": poster.steps[: chosen.steps], "more": more, "columns": cols, "zalo_help": zalo_help}
 
 
 def lookup(request: web.Request) -> tuple[str, str | None, str | None]:
@@ -65,14 +66,15 @@ def lookup(request: web.Request) -> tuple[str, str | None, str | None]:
 
 def posters_for(request: web.Request, group: str, guides: list[str]) -> list[Poster]:
     kb, lang = request.app[DASHBOARD].kb, request_lang(request)
-    return [make_poster(kb, group, g, bot_username(request), web_url(request), lang) for g in guides]
+    return [make_poster(kb, group, g, bot_username(request), poster_web_url(request), lang, zalo_name(request)) for g in guides]
 
 
 def posters_page(request: web.Request, group: str, posters: list[Poster], fits: list[Fit], pdf_href: str) -> web.Response:
     lang = request_lang(request)
     return render(
         request, "posters.html", current="groups", g=GROUPS[lang], group=request.app[DASHBOARD].kb.working_groups[group],
-        username=bot_username(request), pdf_href=pdf_href, sheets=[poster_view(p, f) for p, f in zip(posters, fits)],
+        username=bot_username(request), web_public=web_is_public(request), zalo_name=zalo_name(request),
+        pdf_href=pdf_href, sheets=[poster_view(p, f) for p, f in zip(posters, fits)],
     )
 
 
@@ -108,7 +110,7 @@ async def posters(request: web.Request, who: Principal) -> web.Response:
 async def pdf_response(request: web.Request, group: str, guides: list[str], name: str) -> web.Response:
     dash, kept = request.app[DASHBOARD], request.app[PDFS]
     posters = posters_for(request, group, guides)
-    key = (dash.kb.version, group, tuple(guides), bot_username(request), web_url(request), request_lang(request))
+    key = (dash.kb.version, group, tuple(guides), bot_username(request), poster_web_url(request), zalo_name(request), request_lang(request))
     body = kept.get(key)
     if body is None:
         body = await dash.in_thread(lambda: posters_pdf(posters))
@@ -147,8 +149,10 @@ async def qr(request: web.Request, who: Principal) -> web.Response:
     username = bot_username(request)
     if kind == "telegram" and not username:
         return json_error("the Telegram bot's username is not set (TELEGRAM_BOT_USERNAME)", 404)
+    if kind == "web" and not web_is_public(request):
+        return json_error("the web chat's public address is not set (DIGIGUIDE_PUBLIC_URL): a phone could not open this code", 404)
     wanted = "menu" if target == "menu" else f"g-{target}"
-    row = next(r for r in group_rows(dash.kb, group, username, web_url(request), "vi") if r.target == wanted)
+    row = next(r for r in group_rows(dash.kb, group, username, poster_web_url(request), "vi") if r.target == wanted)
     body = await dash.in_thread(lambda: qr_png(row.telegram if kind == "telegram" else row.web))
     filename = f"digiguide-qr-{group}-{target}-{kind}.png"
     return secure(web.Response(body=body, content_type="image/png", headers={"Content-Disposition": f'inline; filename="{filename}"'}))

@@ -3,8 +3,9 @@ for every template, and `render`, which every page answers with (security header
 language cookie, compression of big pages).
 
 Every template gets: lang, t (the words of analytics.web.words.T in that language), prefix (/dashboard),
-nav (the top bar's links), switch_href (the same page in the other language), csrf (the session's token,
-for the logout form; None without a session), asset(name) (a static file's URL, with the files' version
+nav (the top bar's links to the pages the caller may open), switch_href (the same page in the other
+language), csrf (the session's token, for the logout form; None without a session), who (the caller's
+analytics.accounts.Principal; None on the login form), asset(name) (a static file's URL, with the files' version
 against stale caches) and the filters number, percent, vn_date, clip and plain (analytics.web.formatting,
 in the page's language). JSON for a page's script goes through `tojson` into a
 <script type="application/json"> block: '<', '>', '&' and "'" are escaped there, so no citizen's text can
@@ -28,7 +29,8 @@ from aiohttp import web
 from jinja2.ext import Extension
 
 from . import formatting as fmt
-from .common import CSRF, DASHBOARD, PREFIX, NavPage, filter_query, remember_lang, request_lang, secure
+from ..accounts import ROLES
+from .common import CSRF, DASHBOARD, PREFIX, PRINCIPAL, NavPage, filter_query, remember_lang, request_lang, secure
 from .words import T
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -72,11 +74,15 @@ def setup(app: web.Application, asset_version: str) -> jinja2.Environment:
 
 
 def nav_links(request: web.Request, pages: list[NavPage], lang: str, current: str | None) -> list[dict[str, Any]]:
-    """The top bar's links; those that carry the filters keep the query's (the dates too, except on the overview)."""
+    """The top bar's links to the pages the caller's role may open; those that carry the filters keep the
+    query's (the dates too, except on the overview)."""
     carry = filter_query(request.query, drop=("since", "until") if current == "dashboard" else ())
+    who = request.get(PRINCIPAL)
+    rank = ROLES.index(who.role) if who is not None else 0
     return [
         {"href": PREFIX + page.path + (f"?{carry}" if page.carry and carry else ""), "label": page.label[lang], "current": page.name == current}
         for page in pages
+        if ROLES.index(page.role) <= rank
     ]
 
 
@@ -90,7 +96,7 @@ def switch_href(request: web.Request, lang: str) -> str:
 def render_text(request: web.Request, name: str, *, current: str | None = None, **context: Any) -> str:
     lang = request_lang(request)
     base = {
-        "lang": lang, "t": T[lang], "csrf": request.get(CSRF), "switch_href": switch_href(request, lang),
+        "lang": lang, "t": T[lang], "csrf": request.get(CSRF), "who": request.get(PRINCIPAL), "switch_href": switch_href(request, lang),
         "nav": nav_links(request, request.app[DASHBOARD].nav, lang, current),
     }
     return aiohttp_jinja2.render_string(name, request, {**base, **context}, app_key=TEMPLATES)

@@ -273,6 +273,7 @@ class ZaloChannel:
         self.running = False
         self._chats = KeyedLock()
         self._seen = RecentIds()
+        self.account_name: str | None = None  # the bot account's name, from getMe at start
         self._langs = RecentLangs()
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
@@ -296,6 +297,7 @@ class ZaloChannel:
             self.ctx.report(ChannelStatus(CHANNEL, False, "error", "Zalo rejected the token or was unreachable at start; see the log"))
             return
         name = me.get("account_name") if isinstance(me, dict) else None
+        self.account_name = str(name) if name else None  # for posters' Zalo box (analytics.web.outreach)
         log.info("zalo bot %s connected (%s)", name or "?", "webhook" if self.webhook else "polling")
         self.running = True
         if not self.webhook:
