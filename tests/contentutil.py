@@ -18,7 +18,6 @@ from aiohttp import web
 from analytics.accounts import audit_log, connect
 from analytics.store import EventStore
 from analytics.web.auth import Principal
-from bot.content_edit.trial import matcher_for
 from bot.engine import Engine
 from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.matcher import Matcher
@@ -75,6 +74,6 @@ def content_server(tmp_path: Path, content_dir: Path, matcher: Matcher) -> Conte
     kb = load_knowledge(content_dir)  # the same files as content/: the session's matcher fits it
     settings = app_settings(tmp_path, content_dir=content_dir)
     events = EventStore(settings.db_path).start()
-    engine = Engine(kb, SqliteStateStore(tmp_path / "s.db"), "t", matcher=matcher_for(kb, matcher))
+    engine = Engine(kb, SqliteStateStore(tmp_path / "s.db"), "t", matcher=matcher)
     app = build_app(settings, ChatService(engine, events))
     return ContentServer(app, content_dir, kb, events)

@@ -12,6 +12,7 @@ script notice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -354,6 +355,26 @@ async def test_bad_input_is_a_4xx_and_changes_nothing(client, server):
         assert r.content_type == "application/json" or r.status == 404, (path, r.content_type)
     assert {p: p.read_bytes() for p in server.content.rglob("*.yaml")} == before
     assert server.live.version == version
+
+
+async def test_editors_at_work_never_disturb_the_citizens(client, server):
+    """Impact, Try and the publish's warm-up search on the dashboard's threads while the bot answers on
+    its own: they never share a matcher (one keeps a scratch array per search), so every citizen still
+    gets the right answer."""
+    got = await get_entry(client)
+    entry = json.loads(json.dumps(got["entry"]))
+    entry["questions"]["vi"].append(PHRASING)
+    draft = {"kind": "faq", "id": ENTRY, "entry": entry}
+    expected = server.answer_of("eid-forgot-password")[:40]
+
+    async def citizens() -> list[str]:
+        return [await chat(client, "quen mat khau vneid", f"api-busy-{n:05d}") for n in range(40)]
+
+    work = [client.post(f"{API}/impact", json=draft, headers=EDITOR), client.post(f"{API}/try", json={"text": "quen mat khau vneid"}, headers=EDITOR),
+            client.post(f"{API}/try", json={**draft, "text": PHRASING}, headers=EDITOR), put(client, entry, got["version"])]
+    answers, *responses = await asyncio.gather(citizens(), *work)
+    assert [r.status for r in responses] == [200, 200, 200, 200]
+    assert all(a.startswith(expected) for a in answers)
 
 
 def test_every_word_of_the_content_pages_in_both_languages():

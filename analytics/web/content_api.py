@@ -218,11 +218,14 @@ async def try_text(request: web.Request, who: Principal) -> web.Response:
     dash, d = the(request)
     body = await body_of(request)
     text, lang = question_text(body.get("text")), lang_of(body.get("lang"))
-    if body.get("entry") is not None:
-        edit = EntryEdit.parse(body)
-        return ok(await dash.in_thread(lambda: try_question(draft_kb(d, edit), text, lang)))
-    engine = dash.ctx.service.engine
-    return ok(await dash.in_thread(lambda: try_question(engine.kb, text, lang, matcher=engine.matcher)))
+    edit = EntryEdit.parse(body) if body.get("entry") is not None else None
+    live = dash.kb
+
+    def run() -> dict[str, Any]:
+        kb = draft_kb(d, edit) if edit is not None else live
+        return d.matching(lambda matcher_of: try_question(kb, text, lang, matcher=matcher_of(kb)))
+
+    return ok(await dash.in_thread(run))
 
 
 @require("editor", csrf=True)
@@ -230,9 +233,13 @@ async def try_text(request: web.Request, who: Principal) -> web.Response:
 async def impact_of(request: web.Request, who: Principal) -> web.Response:
     dash, d = the(request)
     edit = EntryEdit.parse(await body_of(request))
-    engine = dash.ctx.service.engine
-    result = await dash.in_thread(lambda: impact(engine.kb, draft_kb(d, edit), current_matcher=engine.matcher))
-    return ok(result.to_dict())
+    live = dash.kb
+
+    def run() -> Any:
+        draft = draft_kb(d, edit)
+        return d.matching(lambda matcher_of: impact(live, draft, current_matcher=matcher_of(live), draft_matcher=matcher_of(draft)))
+
+    return ok((await dash.in_thread(run)).to_dict())
 
 
 # -- locality values ----------------------------------------------------------------------------------------------

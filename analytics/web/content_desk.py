@@ -13,10 +13,15 @@ retired or restored, locality values, a revert):
 3. the audit row (analytics.accounts.audit: who, what, which entry, the revision ids);
 4. the inbox clusters the edit resolves (analytics.report.mark_cluster), then the cached inboxes dropped.
 
+Matchers: a Matcher keeps a scratch array for each search, so it serves one thread at a time. The bot's
+own matcher belongs to its engine's thread (ChatService runs the engine on one worker) and is never used
+here: the desk builds its own, per content version (the live one, the drafts being tried), and every
+search it runs (try, impact, the inbox pre-fill, the warm-up after a publish) holds its lock.
+
 Why a cache of validated drafts: "Check", "Preview", "Try a question" and "Impact" all send the same draft
 in a row; validating it costs about 0.3 s (a whole `bot check`) and the draft's matcher another 0.5 s, so
 the desk keeps the last few validations by (content version, kind, id, entry) and bot.content_edit.trial
-keeps their matchers. A publish never uses the cache: it validates again under the content lock.
+keeps their matchers (the desk's). A publish never uses the cache: it validates again under the content lock.
 
 Nothing here knows HTTP beyond the shapes of the requests (EntryEdit.parse and friends raise BadRequest
 with a sentence for the 400); content_api.py answers, content.py renders.
@@ -31,14 +36,15 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from bot.content_edit import ContentRepo, Draft, Published, RevisionStore, Validation, draft_from_question, publish, revert
-from bot.content_edit.impact import warm as warm_routes
 from bot.content_edit import layout
-from bot.content_edit.trial import matcher_for
+from bot.content_edit.impact import warm as warm_routes
+from bot.knowledge import KnowledgeBase
+from bot.matcher import Matcher
 
 from .. import accounts
 from .. import report as rpt
@@ -51,6 +57,8 @@ KINDS = layout.KINDS
 MAX_RESOLVES = rpt.POOL  # cluster keys one publish may mark resolved (the inbox's pool)
 MAX_QUESTION = 2000  # characters of a question to try or to pre-fill from (the web chat's limit)
 KEEP_VALIDATIONS = 4
+KEEP_MATCHERS = 3  # the live content's and two drafts' (about half a second each to build)
+R = TypeVar("R")
 
 
 class BadRequest(ValueError):
@@ -141,6 +149,8 @@ class Desk:
         self._validations: OrderedDict[tuple, Validation] = OrderedDict()
         self._guard = threading.Lock()
         self._tasks: set[asyncio.Future] = set()
+        self._matchers: OrderedDict[str, Matcher] = OrderedDict()
+        self._matching = threading.Lock()
 
     # -- the revision history ------------------------------------------------------------------------------
     def revisions(self) -> RevisionStore:
@@ -155,6 +165,22 @@ class Desk:
             task.cancel()
         if self._revisions is not None:
             self._revisions.close()
+
+    # -- matchers -------------------------------------------------------------------------------------------
+    def matching(self, work: Callable[[Callable[[KnowledgeBase], Matcher]], R]) -> R:
+        """`work(matcher_of)` with the desk's matchers, one caller at a time (blocking: call in a thread):
+        `matcher_of(kb)` is the desk's matcher of that content, built once per version."""
+        with self._matching:
+            return work(self._matcher_of)
+
+    def _matcher_of(self, kb: KnowledgeBase) -> Matcher:
+        found = self._matchers.get(kb.version)
+        if found is None:
+            found = self._matchers[kb.version] = Matcher(kb)
+            while len(self._matchers) > KEEP_MATCHERS:
+                self._matchers.popitem(last=False)
+        self._matchers.move_to_end(kb.version)
+        return found
 
     # -- drafts ---------------------------------------------------------------------------------------------
     def validate(self, edit: EntryEdit) -> Validation:
@@ -181,9 +207,9 @@ class Desk:
         text = question_text(question, "question")
         if kind not in KINDS:
             raise BadRequest(f"kind must be one of {', '.join(KINDS)}")
-        engine = self.dash.ctx.service.engine
+        kb = self.dash.kb
         try:
-            return draft_from_question(self.repo, engine.kb, text, entry_id, kind, matcher=matcher_for(engine.kb, engine.matcher)).to_dict()
+            return self.matching(lambda matcher_of: draft_from_question(self.repo, kb, text, entry_id, kind, matcher=matcher_of(kb))).to_dict()
         except ValueError as exc:  # nothing but spaces and symbols (NotFound is a KeyError: it passes)
             raise BadRequest(str(exc)) from exc
 
@@ -215,7 +241,7 @@ class Desk:
         if published.changes:
             reloaded, message = await service.reload(dash.ctx.settings.content_dir)
             if reloaded:
-                self._warm(service)
+                self._warm(service.kb)
             else:  # the files changed on disk between the publish and the reload (by hand): the old content stays
                 log.error("content published as %s but not loaded: %s", published.version, message)
         record = {
@@ -229,12 +255,10 @@ class Desk:
             dash.cache.invalidate(lambda key: key[:2] == ("section", "unanswered"))
         log.info("dashboard: %s %s by %s -> version %s", action, target, who.actor, published.version)
 
-    def _warm(self, service: Any) -> None:
-        """The live content's matcher into the trial cache, and its routes over the labelled questions
-        computed in the background, so the next "Impact" costs only the draft's side."""
-        kb, matcher = service.kb, service.engine.matcher
-        matcher_for(kb, matcher)
-        task = asyncio.ensure_future(self.dash.in_thread(lambda: warm_routes(kb, matcher)))
+    def _warm(self, kb: KnowledgeBase) -> None:
+        """The new live content's matcher and its routes over the labelled questions, built in the
+        background, so the next "Impact" costs only the draft's side."""
+        task = asyncio.ensure_future(self.dash.in_thread(lambda: self.matching(lambda matcher_of: warm_routes(kb, matcher_of(kb)))))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.warning("impact warm-up failed: %s", t.exception()))
