@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.content_edit import ContentRepo, Draft, NotFound, Route, draft_from_question, impact, matcher_for, preview, publish, try_question
+from bot.content_edit import ContentRepo, Draft, NotFound, Route, draft_from_question, impact, preview, publish, try_question
 from bot.content_edit.impact import editor_items
 from bot.channels.zalo import utf16_len
 from bot.knowledge import load_knowledge
@@ -22,7 +22,7 @@ def live(content_copy, kb, matcher):
     """The copy's content and its matcher (the session's, built on identical files)."""
     copy_kb = load_knowledge(content_copy)
     assert copy_kb.version == kb.version
-    return copy_kb, matcher_for(copy_kb, matcher)
+    return copy_kb, matcher
 
 
 def suggested_questions(kb, matcher, limit=8):

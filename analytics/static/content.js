@@ -21,22 +21,7 @@
   var API = D.base + "/api/content";
 
   // -- small helpers -------------------------------------------------------------------------------------
-  function el(tag, props, kids) {
-    var node = document.createElement(tag);
-    Object.keys(props || {}).forEach(function (k) {
-      var v = props[k];
-      if (v === null || v === undefined || v === false) return;
-      if (k === "text") node.textContent = v;
-      else if (k === "class") node.className = v;
-      else if (k.indexOf("data-") === 0 || k.indexOf("aria-") === 0 || k === "role" || k === "for") node.setAttribute(k, v);
-      else node[k] = v;
-    });
-    (kids || []).forEach(function (c) {
-      if (c === null || c === undefined) return;
-      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
-    });
-    return node;
-  }
+  var el = DG.el;  // dom.js: elements built with DOM methods only, text as text
   function $(id) { return document.getElementById(id); }
   function clone(v) { return v === undefined ? undefined : JSON.parse(JSON.stringify(v)); }
   function fill(text, values) {

@@ -27,22 +27,7 @@
   var state = { period: D.period, data: {} };
 
   // -- small helpers -------------------------------------------------------------------------------------
-  function el(tag, props, kids) {
-    var node = document.createElement(tag);
-    Object.keys(props || {}).forEach(function (k) {
-      var v = props[k];
-      if (v === null || v === undefined || v === false) return;
-      if (k === "text") node.textContent = v;
-      else if (k === "class") node.className = v;
-      else if (k.indexOf("data-") === 0 || k.indexOf("aria-") === 0 || k === "role" || k === "for") node.setAttribute(k, v);
-      else node[k] = v;
-    });
-    (kids || []).forEach(function (c) {
-      if (c === null || c === undefined) return;
-      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
-    });
-    return node;
-  }
+  var el = DG.el;  // dom.js: elements built with DOM methods only, text as text
   function n(v) { return v === null || v === undefined ? "–" : fmtN.format(v); }
   function p(v) { return v === null || v === undefined ? "–" : fmtP.format(v); }
   function day(d) {

@@ -143,7 +143,7 @@ def _base_routes(kb: KnowledgeBase, matcher: Matcher, items: list[tuple[str, Ite
 def warm(kb: KnowledgeBase, matcher: Matcher | None = None) -> None:
     """Compute the live content's routes ahead of the first impact (after start and after each reload,
     off the event loop), so an editor's first impact costs only the draft's side."""
-    _base_routes(kb, matcher_for(kb, matcher), editor_items())
+    _base_routes(kb, matcher or matcher_for(kb), editor_items())
 
 
 def impact(current_kb: KnowledgeBase, draft_kb: KnowledgeBase, current_matcher: Matcher | None = None, draft_matcher: Matcher | None = None) -> Impact:

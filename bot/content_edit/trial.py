@@ -21,12 +21,10 @@ _matchers: OrderedDict[str, Matcher] = OrderedDict()
 _guard = threading.Lock()
 
 
-def matcher_for(kb: KnowledgeBase, matcher: Matcher | None = None) -> Matcher:
-    """The matcher of `kb` (built once per content version). Pass the live engine's own `matcher` to
-    seed the cache with it."""
+def matcher_for(kb: KnowledgeBase) -> Matcher:
+    """The matcher of `kb` (built once per content version), never the live engine's: a Matcher serves one
+    thread at a time (it reuses a scratch array per search), and the bot's runs on the engine thread."""
     with _guard:
-        if matcher is not None:
-            _matchers[kb.version] = matcher
         found = _matchers.get(kb.version)
         if found is not None:  # same version, same files: an equal index, whichever load built it
             _matchers.move_to_end(kb.version)
