@@ -9,6 +9,7 @@ download: the system's Chromium (webutil.launch_chromium) is used.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -108,6 +109,14 @@ async def painted_pixels(page, canvas_id: str) -> int:
     )
 
 
+async def wait_true(page, expression: str, timeout: float = 10.0) -> None:
+    """Wait until `expression` is true in the page (checked every 50 ms), or fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await page.evaluate(expression):
+        assert asyncio.get_running_loop().time() < deadline, f"never true: {expression}"
+        await asyncio.sleep(0.05)
+
+
 async def test_official_reads_filters_downloads_and_resolves(desktop, events, kb, tmp_path):
     page = desktop.page
     await page.goto(desktop.site + "/dashboard/")
@@ -139,7 +148,9 @@ async def test_official_reads_filters_downloads_and_resolves(desktop, events, kb
     await page.get_by_role("button", name="Theo tuần").click()
     await expect(page.get_by_role("button", name="Theo tuần")).to_have_attribute("aria-pressed", "true")
     # The button turns pressed at once; the chart is redrawn when the weekly series arrives: wait for it.
-    await page.wait_for_function("Chart.getChart('chart-time') && Chart.getChart('chart-time').data.labels[0] === '2025-W10'")
+    # (Not page.wait_for_function: when its first check is false it polls through `new Function`, which
+    # the page's CSP refuses, so it failed whenever the series came late. page.evaluate is not affected.)
+    await wait_true(page, "!!Chart.getChart('chart-time') && Chart.getChart('chart-time').data.labels[0] === '2025-W10'")
 
     # filter by topic: the numbers change to the topic's
     await page.locator("select[name=topic]").select_option("bills")
