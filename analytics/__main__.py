@@ -7,7 +7,7 @@
                                                                # KEY: the "key" column of the unanswered clusters
     python -m analytics unmark KEY [--db PATH]
     python -m analytics purge --older-than DAYS [--vacuum] [--db PATH]
-    python -m analytics groups [--since DATE] [--until DATE] [--format table|csv|json] [--db PATH] [--content DIR]
+    python -m analytics groups [--since DATE] [--until DATE] [--ward W] [--format table|csv|json] [--db PATH] [--content DIR]
                                                                # results per working group and ward
     python -m analytics demo [--db PATH] [--force] [--content DIR]
                                                                # fill a fresh database with generated data
@@ -284,10 +284,13 @@ def cmd_groups(args: argparse.Namespace) -> int:
     from . import outreach_report as orr
 
     try:
-        f = rpt.Filters(since=args.since, until=args.until)
+        f = rpt.Filters(since=args.since, until=args.until, ward=args.ward)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     kb = _load_content(args.content)
+    known = {w.get("id") for w in kb.locality.get("wards") or [] if isinstance(w, dict)}
+    if args.ward is not None and args.ward not in known:
+        raise UsageError(f"unknown ward {args.ward!r}: one of {', '.join(sorted(known))}")
     db = _open_existing(args.db)
     try:
         data = orr.for_kb(db, kb, f)
@@ -366,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = sub.add_parser("groups", help="results per working group and ward: new citizens, questions, topics, guides")
     groups.add_argument("--since", type=_day, metavar="DATE", help="first Vietnam day, YYYY-MM-DD (inclusive)")
     groups.add_argument("--until", type=_day, metavar="DATE", help="last Vietnam day, YYYY-MM-DD (inclusive)")
+    groups.add_argument("--ward", metavar="WARD_ID", help="only the working groups of this ward (locality.yaml's ward id)")
     groups.add_argument("--format", choices=("table", "csv", "json"), default="table")
     groups.add_argument("--db", type=Path, help=db_help)
     groups.add_argument("--content", type=Path, metavar="DIR", help="content folder, for the groups and guides (default: DIGIGUIDE_CONTENT)")

@@ -28,7 +28,8 @@ Definitions
   data) to its end (or the last day with data); a week cut by since/until counts only the days in range.
 - Posters: new citizens per group and target (the payload without its group: "g-eid-activate", "menu"),
   i.e. which poster or link of the group brought them.
-- Filters: only since and until apply; channel, topic, ward and source filters are ignored (notes say so).
+- Filters: since, until and ward apply (a ward keeps only its own groups, and "all" is then the sum of
+  those; "" keeps the groups without a ward); channel, topic and source filters are ignored (notes say so).
 
 Speed: three independent passes, each one scan of one rollup: new citizens (daily_users grouped by user),
 guides (daily_guide joined with daily_users by primary key) and questions (daily). On a file database the
@@ -206,8 +207,8 @@ def _data_days(db: sqlite_utils.Database) -> tuple[str | None, str | None]:
 # -- the report ------------------------------------------------------------------------------------------------
 
 def notes(f: Filters) -> list[str]:
-    ignored = [d for d in ("channel", "topic", "ward", "source") if getattr(f, d) is not None]
-    return [f"Working-group results apply only the date range; the {', '.join(ignored)} filter is ignored."] if ignored else []
+    ignored = [d for d in ("channel", "topic", "source") if getattr(f, d) is not None]
+    return [f"Working-group results apply only the date range and the ward; the {', '.join(ignored)} filter is ignored."] if ignored else []
 
 
 def outreach(
@@ -256,6 +257,8 @@ def outreach(
     for table in (new, questions, started):
         for group in table:
             ward_of.setdefault(group, "")
+    if f.ward is not None:  # a ward's results: only its groups count, in every section and in "all"
+        ward_of = {gid: ward for gid, ward in ward_of.items() if ward == f.ward}
 
     # levels: each group, each ward (sum of its groups), all groups
     members: dict[tuple[str, str], list[str]] = {}

@@ -379,6 +379,29 @@ async def test_a_ward_bound_viewer_sees_only_its_ward(tmp_path, kb, matcher, eve
         assert "Phường/xã: xuan-hoa" in weekly.text
 
 
+
+async def test_a_ward_bound_official_sees_and_prints_only_its_wards_groups(tmp_path, kb, matcher, events):
+    async with site(tmp_path, kb, matcher, events) as base, people(base, 2) as [bound, admin]:
+        make_account(tmp_path / "x.db", "phuong", "viewer", ["xuan-hoa"])
+        await admin_session(tmp_path, admin)
+        assert (await bound.login("phuong", PASSWORD)).status == 303
+        mine, every = await bound.get("/dashboard/groups?since=&until="), await admin.get("/dashboard/groups?since=&until=")
+        assert mine.status == every.status == 200
+        assert "/dashboard/groups/tdp-xuan-hoa-2/posters" in mine.text and "/dashboard/groups/tdp-phuc-yen-5/posters" in every.text
+        assert "tdp-phuc-yen-5" not in mine.text and "thon-tam-son-1" not in mine.text  # no other ward's links or results
+        menu = re.search(r'<select name="ward">(.*?)</select>', every.text, re.S).group(1)
+        assert "xuan-hoa" in menu and "phuc-yen" in menu  # an unbound official may pick a ward
+        rows = (await bound.get("/dashboard/groups/export/groups.csv?since=&until=")).text.splitlines()
+        assert len(rows) > 1 and all(",xuan-hoa," in row for row in rows[1:]), rows
+        assert (await bound.get("/dashboard/groups/export/groups.csv?since=&until=&ward=phuc-yen")).status == 403
+        assert (await bound.get("/dashboard/groups/tdp-xuan-hoa-2/poster/eid-activate")).status == 200
+        for path in ("/poster/eid-activate", "/posters", "/poster/eid-activate.pdf", "/posters.pdf", "/qr/menu.png?kind=web"):
+            r = await bound.get("/dashboard/groups/tdp-phuc-yen-5" + path)
+            assert r.status == 403, path
+        page = await bound.get("/dashboard/groups/tdp-phuc-yen-5/posters")
+        assert "thuộc phường/xã khác" in page.text
+        assert (await admin.get("/dashboard/groups/tdp-phuc-yen-5/poster/eid-activate")).status == 200
+
 # -- sessions in the database --------------------------------------------------------------------------------------
 
 async def test_sessions_survive_a_restart_and_the_tokens_sessions_end_with_the_token(tmp_path, kb, matcher):

@@ -122,6 +122,20 @@ def test_wards_sum_their_groups_and_unknown_groups_have_no_ward(db, kb):
     assert [r["id"] for r in data["groups"]] == [*kb.working_groups, OLD_GROUP]
 
 
+
+def test_a_ward_filter_keeps_only_that_wards_groups_and_sums_them_as_all(db, kb):
+    every = report(db, kb)
+    mine = orr.outreach_plain(db, kb.working_groups, {g.id: len(g.steps) for g in kb.guides.values()}, Filters(ward="phuc-yen"))
+    assert {r["id"] for r in mine["groups"]} == {"tdp-phuc-yen-5", "mot-cua-phuc-yen"}
+    assert {(r["level"], r["id"]) for r in mine["wards"]} == {("ward", "phuc-yen"), ("all", "")}
+    ward_row = next(r for r in every["wards"] if r["level"] == "ward" and r["id"] == "phuc-yen")
+    for key in METRICS:  # the ward's figures are those of the unfiltered report, and "all" is the ward
+        assert all(r[key] == ward_row[key] for r in mine["wards"]), key
+    assert {r["id"] for r in mine["weekly"] + mine["guides"] + mine["posters"] if r["level"] == "group"} <= {"tdp-phuc-yen-5", "mot-cua-phuc-yen"}
+    assert mine["notes"] == []  # the ward filter applies, so it is not reported as ignored
+    unset = orr.outreach_plain(db, kb.working_groups, {}, Filters(ward=""))
+    assert [r["id"] for r in unset["groups"]] == [OLD_GROUP]  # "" is the groups with no ward
+
 def ev(user: str, day: int, second: int, kind: str, source: str | None = None, **kw) -> Event:
     ts = dt.datetime.combine(START + dt.timedelta(days=day), dt.time(), VIETNAM).timestamp() + second
     return Event(ts=ts, channel="zalo", user=user, lang="vi", kind=kind, source=source, **kw)
@@ -182,7 +196,7 @@ def test_other_filters_are_named_in_the_notes(db, kb):
     plain = orr.outreach_plain(db, kb.working_groups, {}, Filters())
     channel = orr.outreach_plain(db, kb.working_groups, {}, Filters(channel="zalo", topic="eid"))
     assert channel["groups"] == plain["groups"]
-    assert channel["notes"] == ["Working-group results apply only the date range; the channel, topic filter is ignored."]
+    assert channel["notes"] == ["Working-group results apply only the date range and the ward; the channel, topic filter is ignored."]
 
 
 def test_parallel_and_sequential_passes_agree(db, kb):
@@ -237,6 +251,10 @@ def test_cli_json_csv_and_table(db_path, events):
     assert line.split()[2] == str(expected["levels"][("group", "tdp-phuc-yen-5")]["new_citizens"])
     assert "== New citizens per ISO week ==" in run.stdout and " PY5 " in run.stdout
 
+    run = run_cli("--db", str(db_path), "--ward", "xuan-hoa", "--format", "json")
+    assert run.returncode == 0, run.stderr
+    assert {r["ward"] for r in json.loads(run.stdout)["groups"]} == {"xuan-hoa"}
+
 
 def test_cli_errors(tmp_path):
     missing = run_cli("--db", str(tmp_path / "nope.db"))
@@ -245,3 +263,5 @@ def test_cli_errors(tmp_path):
     assert bad.returncode == 2 and "not a date" in bad.stderr
     reversed_range = run_cli("--db", str(tmp_path / "nope.db"), "--since", "2025-03-10", "--until", "2025-03-01")
     assert reversed_range.returncode == 2 and "is after" in reversed_range.stderr
+    unknown = run_cli("--db", str(tmp_path / "nope.db"), "--ward", "hai-chau")
+    assert unknown.returncode == 2 and "unknown ward 'hai-chau'" in unknown.stderr

@@ -27,7 +27,7 @@ from .. import outreach_report as orr
 from .. import report as rpt
 from ..posters import QR_KINDS, group_rows
 from .auth import Principal, require
-from .common import DASHBOARD, Dashboard, NavPage, csv_response, last_day, request_lang, secure, span
+from .common import DASHBOARD, NONE_VALUE, Dashboard, NavPage, csv_response, last_day, request_lang, secure, span
 from .formatting import entry_title, number, plain, topic_title
 from .outreach import PATH, bot_username, level_name, target_title, ward_name, web_is_public, web_url, zalo_name
 from .templating import render
@@ -38,8 +38,21 @@ CHART_W, CHART_H, CHART_LEFT, CHART_BOTTOM, CHART_TOP = 720, 220, 34, 26, 12  # 
 
 
 def filters(request: web.Request) -> rpt.Filters:
+    """The dates and the ward (a ward-bound official's is always one of theirs: auth.scope_wards)."""
     q = request.query
-    return rpt.Filters(since=(q.get("since") or "").strip() or None, until=(q.get("until") or "").strip() or None)
+    ward = (q.get("ward") or "").strip() or None
+    return rpt.Filters(
+        since=(q.get("since") or "").strip() or None, until=(q.get("until") or "").strip() or None,
+        ward="" if ward == NONE_VALUE else ward,
+    )
+
+
+def ward_options(kb: KnowledgeBase, who: Principal, current: str | None, lang: str) -> list[tuple[str, str, bool]]:
+    """The results' ward menu: (value, name, selected) of every ward in locality.yaml that `who` sees,
+    after "every ward" for an official bound to none."""
+    wards = [w.get("id") for w in kb.locality.get("wards") or [] if isinstance(w, dict) and who.sees_ward(w.get("id"))]
+    head = [] if who.wards else [("", GROUPS[lang]["all_wards"], not current)]
+    return head + [(w, ward_name(kb, w, lang), w == current) for w in wards]
 
 
 async def results(dash: Dashboard, f: rpt.Filters) -> dict[str, Any]:
@@ -132,12 +145,14 @@ def page_view(kb: KnowledgeBase, lang: str, data: dict[str, Any]) -> dict[str, A
     }
 
 
-def links_view(kb: KnowledgeBase, username: str | None, web: str, lang: str, web_public: bool = True) -> list[dict[str, Any]]:
-    """Every group's links, one row per guide (and the topic menu): title, Zalo code, both links, and where
-    its poster and QR codes are (a Telegram code only with the bot's username, a web code only when the
-    web chat's address is public)."""
+def links_view(kb: KnowledgeBase, username: str | None, web: str, lang: str, web_public: bool = True, ward: str | None = None) -> list[dict[str, Any]]:
+    """Every group's links (only the groups of `ward` when one is given), one row per guide (and the topic
+    menu): title, Zalo code, both links, and where its poster and QR codes are (a Telegram code only with
+    the bot's username, a web code only when the web chat's address is public)."""
     out = []
     for group in kb.working_groups.values():
+        if ward is not None and (group.ward or "") != ward:
+            continue
         rows = []
         for row in group_rows(kb, group.id, username, web, lang):
             target = row.target.partition("-")[2] if row.target.startswith("g-") else "menu"
@@ -159,7 +174,7 @@ async def page(request: web.Request, who: Principal) -> web.Response:
     if "since" not in q and "until" not in q and last:
         end = dt.date.fromisoformat(last)
         start = end - dt.timedelta(days=end.weekday()) - dt.timedelta(weeks=DEFAULT_WEEKS - 1)
-        extra = {"since": start.isoformat(), "until": end.isoformat(), **({"lang": lang} if "lang" in q else {})}
+        extra = {"since": start.isoformat(), "until": end.isoformat(), **{k: q[k] for k in ("ward", "lang") if k in q}}
         raise secure(web.HTTPFound(f"{PATH}?{urlencode(extra)}"))
     error = None
     try:
@@ -169,10 +184,11 @@ async def page(request: web.Request, who: Principal) -> web.Response:
     data = await results(dash, f)
     username = bot_username(request)
     dates = {k: request.query.get(k, "") for k in ("since", "until")}
+    kept = {**dates, **({"ward": q["ward"]} if q.get("ward") else {})}
     return render(
-        request, "groups.html", current="groups", g=GROUPS[lang], error=error, dates=dates, query=urlencode(dates),
-        username=username, web_public=web_is_public(request), zalo_name=zalo_name(request),
-        links=links_view(dash.kb, username, web_url(request), lang, web_is_public(request)), view=page_view(dash.kb, lang, data),
+        request, "groups.html", current="groups", g=GROUPS[lang], error=error, dates=dates, query=urlencode(kept),
+        wards=ward_options(dash.kb, who, f.ward, lang), username=username, web_public=web_is_public(request), zalo_name=zalo_name(request),
+        links=links_view(dash.kb, username, web_url(request), lang, web_is_public(request), f.ward), view=page_view(dash.kb, lang, data),
     )
 
 

@@ -53,15 +53,22 @@ def poster_view(poster: Poster, chosen: Fit) -> dict[str, Any]:
     return {"poster": poster, "fit": chosen, "p": words, "steps": poster.steps[: chosen.steps], "more": more, "columns": cols, "zalo_help": zalo_help}
 
 
-def lookup(request: web.Request) -> tuple[str, str | None, str | None]:
-    """(group, guide, problem key): the path's group and guide, checked against the content."""
+def lookup(request: web.Request, who: Principal) -> tuple[str, str | None, str | None]:
+    """(group, guide, problem key): the path's group and guide, checked against the content and against
+    the wards `who` is bound to (a ward's official prints only the ward's own groups' posters)."""
     kb = request.app[DASHBOARD].kb
     group, guide = request.match_info["group"], request.match_info.get("guide")
     if group not in kb.working_groups:
         return group, guide, "unknown_group"
-    if guide is not None and guide not in kb.guides:
+    if not who.sees_ward(kb.working_groups[group].ward):
+        return group, guide, "not_your_ward"
+    if guide is not None and guide != "menu" and guide not in kb.guides:
         return group, guide, "unknown_guide"
     return group, guide, None
+
+
+def status_of(problem: str) -> int:
+    return 403 if problem == "not_your_ward" else 404
 
 
 def posters_for(request: web.Request, group: str, guides: list[str]) -> list[Poster]:
@@ -79,14 +86,14 @@ def posters_page(request: web.Request, group: str, posters: list[Poster], fits: 
 
 
 def not_found(request: web.Request, key: str) -> web.Response:
-    return render(request, "error.html", status=404, message=GROUPS[request_lang(request)][key])
+    return render(request, "error.html", status=status_of(key), message=GROUPS[request_lang(request)][key])
 
 
 @require("viewer", page=True)
 async def poster(request: web.Request, who: Principal) -> web.Response:
-    group, guide, problem = lookup(request)
-    if problem:
-        return not_found(request, problem)
+    group, guide, problem = lookup(request, who)
+    if problem or guide == "menu":
+        return not_found(request, problem or "unknown_guide")
     posters = posters_for(request, group, [guide])
     fits = await request.app[DASHBOARD].in_thread(lambda: [fit(p) for p in posters])
     return posters_page(request, group, posters, fits, f"{PATH}/{group}/poster/{guide}.pdf?lang={request_lang(request)}")
@@ -94,7 +101,7 @@ async def poster(request: web.Request, who: Principal) -> web.Response:
 
 @require("viewer", page=True)
 async def posters(request: web.Request, who: Principal) -> web.Response:
-    group, _, problem = lookup(request)
+    group, _, problem = lookup(request, who)
     if problem:
         return not_found(request, problem)
     every = posters_for(request, group, list(request.app[DASHBOARD].kb.guides))
@@ -123,27 +130,27 @@ async def pdf_response(request: web.Request, group: str, guides: list[str], name
 
 @require("viewer")
 async def poster_pdf(request: web.Request, who: Principal) -> web.Response:
-    group, guide, problem = lookup(request)
-    if problem:
-        return json_error(GROUPS["en"][problem], 404)
+    group, guide, problem = lookup(request, who)
+    if problem or guide == "menu":
+        return json_error(GROUPS["en"][problem or "unknown_guide"], status_of(problem or ""))
     return await pdf_response(request, group, [guide], f"digiguide-poster-{group}-{guide}.pdf")
 
 
 @require("viewer")
 async def all_pdf(request: web.Request, who: Principal) -> web.Response:
-    group, _, problem = lookup(request)
+    group, _, problem = lookup(request, who)
     if problem:
-        return json_error(GROUPS["en"][problem], 404)
+        return json_error(GROUPS["en"][problem], status_of(problem))
     return await pdf_response(request, group, list(request.app[DASHBOARD].kb.guides), f"digiguide-posters-{group}.pdf")
 
 
 @require("viewer")
 async def qr(request: web.Request, who: Principal) -> web.Response:
     dash = request.app[DASHBOARD]
-    group, target = request.match_info["group"], request.match_info["guide"]
+    group, target, problem = lookup(request, who)
     kind = request.query.get("kind", "telegram")
-    if group not in dash.kb.working_groups or (target != "menu" and target not in dash.kb.guides):
-        return json_error("unknown group or guide", 404)
+    if problem:
+        return json_error(GROUPS["en"][problem], status_of(problem))
     if kind not in QR_KINDS:
         return json_error("kind must be telegram or web", 400)
     username = bot_username(request)

@@ -236,7 +236,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "results": "Kết quả theo tổ", "results_help": "Người dân mới: người lần đầu đến bằng đường dẫn hoặc mã của tổ, tính vào ngày đó. Câu hỏi và hướng dẫn: của những người dân này trong khoảng thời gian đã chọn.",
         "new_citizens": "Người dân mới", "questions": "Câu hỏi", "answer_rate": "Đã trả lời", "top_topic": "Chủ đề hỏi nhiều nhất",
         "guides_started": "Bắt đầu hướng dẫn", "guides_finished": "Xem hết hướng dẫn", "completion": "Tỉ lệ xem hết",
-        "group": "Tổ", "ward": "Phường/xã", "code": "Mã", "no_ward": "(không rõ)", "all_groups": "Tất cả các tổ",
+        "group": "Tổ", "ward": "Phường/xã", "code": "Mã", "no_ward": "(không rõ)", "all_wards": "Mọi phường/xã", "all_groups": "Tất cả các tổ",
         "by_group": "Theo tổ", "by_ward": "Theo phường/xã", "weekly": "Người dân mới theo tuần", "week": "Tuần",
         "topics": "Chủ đề câu hỏi theo tổ", "topic": "Chủ đề", "no_topic": "(không có chủ đề)",
         "posters_best": "Áp phích, đường dẫn mang lại nhiều người dân mới nhất", "target": "Áp phích / đường dẫn",
@@ -250,7 +250,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "no_public_url": "Chưa có địa chỉ công khai của trang trò chuyện: đặt biến DIGIGUIDE_PUBLIC_URL (ví dụ https://digiguide.phutho.gov.vn) rồi khởi động lại máy chủ. Địa chỉ hiện tại là của chính máy này, điện thoại người dân không mở được, nên áp phích chưa in mã QR trang web.",
         "no_zalo_name": "Chưa có tên tài khoản bot Zalo: đặt biến ZALO_BOT_NAME (tên người dân tìm trên Zalo) rồi khởi động lại máy chủ. Đến lúc đó ô Zalo trên áp phích ghi \"DigiGuide\".",
         "print": "In áp phích", "print_all": "In tất cả", "back": "← Về trang các tổ", "print_help": "Khi in: khổ A4, hướng dọc, tỉ lệ 100% (không co giãn), bật in màu nền.",
-        "chart_label": "Người dân mới theo tuần, theo tổ", "unknown_group": "Không có tổ này.", "unknown_guide": "Không có hướng dẫn này.",
+        "chart_label": "Người dân mới theo tuần, theo tổ", "unknown_group": "Không có tổ này.", "not_your_ward": "Tổ này thuộc phường/xã khác: tài khoản này chỉ xem được phường/xã của mình.", "unknown_guide": "Không có hướng dẫn này.",
     },
     "en": {
         "groups": "Working groups", "page_title": "Working groups: links, posters and results",
@@ -258,7 +258,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "results": "Results per group", "results_help": "New citizens: people who first came through the group's link or code, counted on that day. Questions and guides: those of these citizens in the chosen range.",
         "new_citizens": "New citizens", "questions": "Questions", "answer_rate": "Answered", "top_topic": "Most asked topic",
         "guides_started": "Guides started", "guides_finished": "Guides finished", "completion": "Completion",
-        "group": "Group", "ward": "Ward", "code": "Code", "no_ward": "(unknown)", "all_groups": "All groups",
+        "group": "Group", "ward": "Ward", "code": "Code", "no_ward": "(unknown)", "all_wards": "Every ward", "all_groups": "All groups",
         "by_group": "Per group", "by_ward": "Per ward", "weekly": "New citizens per week", "week": "Week",
         "topics": "Question topics per group", "topic": "Topic", "no_topic": "(no topic)",
         "posters_best": "Posters and links that brought the most new citizens", "target": "Poster / link",
@@ -272,7 +272,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "no_public_url": "The web chat has no public address: set DIGIGUIDE_PUBLIC_URL (e.g. https://digiguide.phutho.gov.vn) and restart the server. The current address is this machine's own, which citizens' phones cannot open, so posters print no web QR code.",
         "no_zalo_name": "The Zalo bot account's name is not set: set ZALO_BOT_NAME (the name citizens search for in Zalo) and restart the server. Until then the posters' Zalo box says \"DigiGuide\".",
         "print": "Print poster", "print_all": "Print all", "back": "← Back to the groups", "print_help": "When printing: A4, portrait, scale 100% (no fit to page), background graphics on.",
-        "chart_label": "New citizens per week, per group", "unknown_group": "No such group.", "unknown_guide": "No such guide.",
+        "chart_label": "New citizens per week, per group", "unknown_group": "No such group.", "not_your_ward": "This group belongs to another ward: this account sees only its own wards.", "unknown_guide": "No such guide.",
     },
 }
 
