@@ -113,7 +113,7 @@ async def test_a_viewer_reads_but_may_not_edit(client, server):
     ]
     for method, path, body in refused:
         r = await client.request(method, path, json=body, headers=VIEWER)
-        assert r.status == 403 and (await r.json()) == {"error": "forbidden"}, (method, path)
+        assert r.status == 403 and (await r.json()) == {"error": "needs the editor role"}, (method, path)
     assert (server.content / FILE).read_text() == original
     # the pages: read-only, no edit control, no new entry
     page = await (await client.get(f"/dashboard/content/faq/{ENTRY}", headers=VIEWER)).text()

@@ -5,7 +5,8 @@ chat answers it; a second editor who opened the same version gets the conflict; 
 edit with its diff and Revert takes it back; the audit log has both. From the unanswered inbox, "add as
 a phrasing of" opens the editor pre-filled and publishing resolves the group; "new entry from this
 question" opens a new entry whose problems `bot check` names next to their fields. A viewer reads the
-same pages without any edit control.
+same pages without any edit control, and the API refuses its edits with 403. Every official logs in with
+an account of their own on the login form (analytics.accounts), as `python -m analytics users add` makes.
 
 Screenshots for people to look at, in each test's own folder: content_entry.png, content_preview.png,
 content_new.png, content_viewer.png, content_locality.png.
@@ -20,14 +21,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from analytics.web.auth import AUTH
+from accountsutil import PASSWORD, make_account
 from analytics.web.common import DASHBOARD
 from bot.content_edit import try_question
-from contentutil import ContentServer, bearer, content_server, resolve
+from bot.server import CTX
+from contentutil import ContentServer, content_server
 from webutil import launch_chromium, needs_chromium, running_server
 
 DESKTOP = {"width": 1366, "height": 900}
-TOKEN = "tok"  # webutil.app_settings' access token
 ENTRY = "eid-levels"
 PHRASING = "vneid hang hai va hang mot"  # "VNeID grade two and grade one": the bot falls back on it today
 
@@ -55,7 +56,6 @@ class Site:
 @pytest.fixture
 async def site(tmp_path, content_copy, matcher) -> AsyncIterator[Site]:
     server = content_server(tmp_path, content_copy, matcher)
-    server.app[AUTH].resolve_token = resolve
     try:
         async with running_server(server.app) as url:
             yield Site(url, server)
@@ -91,14 +91,18 @@ async def open_context(chromium, **kw) -> Browser:
     return Browser(await chromium.new_context(viewport=DESKTOP, **kw))
 
 
-async def log_in(b: Browser, site: Site) -> Any:
-    """The access-token login (no account exists on this database), then the content list."""
+async def log_in(b: Browser, site: Site, name: str = "lan", role: str = "editor") -> Any:
+    """An official's own account (made as `analytics users add` makes it, password already chosen), logged
+    in on the form the content list redirects to; the page is back on the content list."""
+    make_account(site.server.app[CTX].settings.db_path, name, role)
     page = await b.page()
     await page.goto(site.url + "/dashboard/content")
-    await page.locator("#token").fill(TOKEN)
-    await page.get_by_role("button", name="Đăng nhập").click()
-    await page.wait_for_url("**/dashboard/**")
-    await page.goto(site.url + "/dashboard/content")
+    assert "/dashboard/login" in page.url
+    await page.get_by_label("Tên đăng nhập").fill(name)
+    await page.get_by_label("Mật khẩu", exact=True).fill(PASSWORD)
+    await page.get_by_role("button", name="Đăng nhập", exact=True).click()
+    await page.wait_for_url("**/dashboard/content")
+    await expect(page.locator("nav .who")).to_have_text(name)
     return page
 
 
@@ -121,8 +125,9 @@ async def test_edit_preview_impact_publish_conflict_and_revert(site, browser, tm
     assert all(kind == "faq" or kind == "guide" for kind in await page.locator("#content-list tbody tr").evaluate_all("rows => rows.map(r => r.dataset.kind)"))
     await page.locator(f'#content-list a[href$="/content/faq/{ENTRY}"]').click()
     await loaded(page)
-    # a second editor opens the same entry at the same version
-    other = await b.page()
+    # a second editor, in her own browser, opens the same entry at the same version
+    b2 = await open_context(browser)
+    other = await log_in(b2, site, "minh")
     await other.goto(page.url)
     await loaded(other)
 
@@ -167,7 +172,9 @@ async def test_edit_preview_impact_publish_conflict_and_revert(site, browser, tm
     await other.get_by_role("button", name="Xuất bản").click()
     await expect(other.locator("#conflict")).to_be_visible()
     await expect(other.locator("#conflict")).to_contain_text("Người khác vừa xuất bản")
-    b.problems[:] = [p for p in b.problems if "409" not in p]  # the browser logs the refused request
+    b2.problems[:] = [p for p in b2.problems if "409" not in p]  # the browser logs the refused request
+    assert b2.problems == [], b2.problems
+    await b2.context.close()
     text = (site.server.content / "faq/eid.yaml").read_text()
     assert PHRASING in text and "muc hai vneid la cai gi" not in text
 
@@ -184,9 +191,10 @@ async def test_edit_preview_impact_publish_conflict_and_revert(site, browser, tm
     reverted = await site.chat(PHRASING, "browser-reverted-1")
     assert not site.answered_by(reverted, ENTRY)
 
-    # the audit log: who published and who reverted
-    rows = [(action, target) for _actor, action, target, _detail in site.server.audit() if action.startswith("content.")]
-    assert rows[0][0] == "content.revert" and ("content.publish", f"faq:{ENTRY}") in rows
+    # the audit log: who published and who reverted, by name; the refused publish changed nothing
+    rows = [(actor, action, target) for actor, action, target, _detail in site.server.audit() if action.startswith("content.")]
+    assert rows[0][:2] == ("lan", "content.revert") and ("lan", "content.publish", f"faq:{ENTRY}") in rows
+    assert not [r for r in rows if r[0] == "minh"]
     assert b.problems == [], b.problems
     await b.context.close()
 
@@ -239,9 +247,8 @@ async def test_from_the_inbox_to_a_published_phrasing_and_a_new_entry(site, brow
 
 
 async def test_a_viewer_reads_without_edit_controls(site, browser, tmp_path):
-    b = await open_context(browser, extra_http_headers=bearer("viewer-token"))
-    page = await b.page()
-    await page.goto(site.url + "/dashboard/content")
+    b = await open_context(browser)
+    page = await log_in(b, site, "thu", "viewer")
     await expect(page.locator("#read-only")).to_be_visible()
     assert await page.locator("#new-faq").count() == 0
     await page.locator(f'#content-list a[href$="/content/faq/{ENTRY}"]').click()
@@ -250,6 +257,18 @@ async def test_a_viewer_reads_without_edit_controls(site, browser, tmp_path):
     assert await page.locator("#f-questions-vi").get_attribute("readonly") is not None
     assert await page.locator("#tools, #btn-publish, #btn-check, [data-revert]").count() == 0
     await page.screenshot(path=tmp_path / "content_viewer.png", full_page=True)
+    # her session's own CSRF token and origin do not make an edit hers to make: the API answers 403
+    original = (site.server.content / "faq/eid.yaml").read_text()
+    refused = await page.evaluate("""async ([path, entry]) => {
+        const csrf = document.querySelector("form input[name=csrf]").value;
+        const got = await (await fetch(path)).json();
+        got.entry.questions.vi.push("vneid cua toi bi khoa");
+        const r = await fetch(path, {method: "PUT", headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+                                     body: JSON.stringify({entry: got.entry, version: got.version})});
+        return [r.status, await r.text()];
+    }""", [f"/dashboard/api/content/faq/{ENTRY}", ENTRY])
+    assert refused[0] == 403 and "editor" in refused[1], refused
+    assert (site.server.content / "faq/eid.yaml").read_text() == original
     response = await page.goto(site.url + "/dashboard/content/new")
     assert response.status == 403 and "không có quyền" in await page.locator(".problem").text_content()
     b.problems[:] = [p for p in b.problems if "403" not in p]

@@ -69,7 +69,7 @@ async def test_roles_and_bearer_tokens(client):
     assert keys
     body = json.dumps({"keys": [keys[0]], "status": "ignored"})
     r = await client.post("/dashboard/api/mark", data=body, headers={**viewer, "Content-Type": "application/json"})
-    assert r.status == 403 and (await r.json()) == {"error": "forbidden"}  # but may not mark
+    assert r.status == 403 and (await r.json()) == {"error": "needs the editor role"}  # but may not mark
     assert keys[0] in await inbox_keys(client, viewer)
     # an editor marks; a bearer call has no cookie to forge, so no Origin or CSRF token is asked for
     r = await client.post("/dashboard/api/mark", data=body, headers={**editor, "Content-Type": "application/json"})

@@ -266,7 +266,7 @@ async def check(request: web.Request, role: str = "viewer", *, page: bool = Fals
     if who.must_change and not pending:
         raise Refused(to_password(request)) if page else refuse(request, "not_allowed", "password change required", False)
     if not has_role(who, role):
-        raise refuse(request, "not_allowed", "forbidden", page)
+        raise refuse(request, "not_allowed", f"needs the {role} role", page)
     if caller.session is not None and csrf and not await csrf_ok(request, caller.session):
         raise Refused(json_error("forbidden", 403))
     return who
