@@ -54,6 +54,11 @@ async def test_expired_answers_are_listed_most_asked_first_with_why(tmp_path, co
         assert keys[:2] == [("faq:eid-what-is", "5"), ("faq:eid-forgot-password", "5")]  # 7 asks before 3
         assert "Đã hết hiệu lực" in page and "expired 2025-03-01" in page
         assert "Công an xã/phường" in page  # the owner office by name, from locality.yaml
+        row = re.search(r'<tr data-key="faq:eid-what-is".*?</tr>', page, re.S).group(0)
+        link = re.search(r'<a class="edit-link" href="([^"]+)">Sửa</a>', row).group(1)
+        assert link == "/dashboard/content/faq/eid-what-is"  # one click to the editor, on that entry
+        editor = await client.get(link)
+        assert editor.status == 200 and 'id="f-questions-vi"' in await editor.text()
         data = await (await client.get("/dashboard/api/review")).json()
         first = data["items"][0]
         assert first["key"] == "faq:eid-what-is" and first["asked"] == 7 and data["asked_days"] == 90

@@ -117,7 +117,7 @@ T: dict[str, dict[str, str]] = {
         "act_token.add": "Tạo mã API", "act_token.revoke": "Thu hồi mã API", "act_inbox.mark": "Đánh dấu hộp câu hỏi",
         "review_page": "Cần rà soát", "review_scope": "Câu trả lời cần cán bộ kiểm tra lại: hết hiệu lực hoặc sắp hết, quá {months} tháng chưa rà soát, hay nguồn đã thay đổi. Xếp theo số lần được hỏi trong {days} ngày qua (đến {today}).",
         "review_entry": "Câu trả lời", "review_why": "Vì sao", "review_owner": "Cơ quan trả lời", "review_asked": "Lượt hỏi", "review_reviewed": "Rà soát lần cuối",
-        "review_none": "Không có câu trả lời nào cần rà soát.", "review_expired": "Đã hết hiệu lực", "review_changed": "Nguồn đã thay đổi",
+        "review_none": "Không có câu trả lời nào cần rà soát.", "review_open": "Mở", "review_edit": "Sửa", "review_view": "Xem", "review_expired": "Đã hết hiệu lực", "review_changed": "Nguồn đã thay đổi",
         "review_expires": "Sắp hết hiệu lực", "review_rechecked": "Nguồn vừa được kiểm tra lại", "review_overdue": "Quá hạn rà soát",
     },
     "en": {
@@ -224,7 +224,7 @@ T: dict[str, dict[str, str]] = {
         "act_token.add": "API token created", "act_token.revoke": "API token revoked", "act_inbox.mark": "Inbox mark",
         "review_page": "Needs review", "review_scope": "Answers an official should check again: expired or about to, not reviewed for over {months} months, or a source that changed. Most asked first, over the last {days} days (to {today}).",
         "review_entry": "Answer", "review_why": "Why", "review_owner": "Answered for by", "review_asked": "Asked", "review_reviewed": "Last reviewed",
-        "review_none": "No answer needs review.", "review_expired": "Expired", "review_changed": "Source changed",
+        "review_none": "No answer needs review.", "review_open": "Open", "review_edit": "Edit", "review_view": "View", "review_expired": "Expired", "review_changed": "Source changed",
         "review_expires": "Expires soon", "review_rechecked": "Source re-checked", "review_overdue": "Review overdue",
     },
 }
