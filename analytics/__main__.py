@@ -11,7 +11,7 @@
                                                                # results per working group and ward
     python -m analytics demo [--db PATH] [--force] [--content DIR]
                                                                # fill a fresh database with generated data
-    python -m analytics users add NAME --role admin|editor|viewer [--ward WARD_ID ...] | list | disable NAME | reset NAME
+    python -m analytics users add NAME --role admin|editor|viewer [--ward WARD_ID ...] | list | role NAME --role R [--ward ...] | disable NAME | enable NAME | reset NAME
     python -m analytics tokens add NAME --role admin|editor|viewer [--ward ...] | list | revoke NAME   (analytics/accounts_cli.py)
 
 Dates are Vietnam days (YYYY-MM-DD), inclusive. `--db` defaults to DIGIGUIDE_DB (data/digiguide.db).

@@ -2,6 +2,7 @@
 
     python -m analytics users add NAME --role admin|editor|viewer [--ward WARD_ID ...]   # prints a one-time password
     python -m analytics users list | disable NAME | enable NAME | reset NAME             # reset prints a new one
+    python -m analytics users role NAME --role admin|editor|viewer [--ward WARD_ID ...]  # its sessions see it at once
     python -m analytics tokens add NAME --role admin|editor|viewer [--ward WARD_ID ...]  # prints an API token once
     python -m analytics tokens list | revoke NAME
     (each also takes --db PATH, default DIGIGUIDE_DB; add also --content DIR, for the ward ids)
@@ -92,6 +93,10 @@ class Commands:
         changed = self._open(args).enable(args.name, actor=ACTOR)
         print(f"enabled {normalise_name(args.name)!r}: it can log in again with its password" if changed else f"{normalise_name(args.name)!r} was enabled already")
 
+    def users_role(self, args: argparse.Namespace) -> None:
+        account = self._open(args).set_role(args.name, args.role, args.ward, actor=ACTOR)
+        print(f"{account.name!r} is now {account.role} (wards: {_wards_text(account.wards)}); its open sessions see the change at once")
+
     def users_reset(self, args: argparse.Namespace) -> None:
         otp = self._open(args).reset(args.name, actor=ACTOR)
         print(f"new one-time password for {normalise_name(args.name)!r}, shown only now (its sessions ended; it must be changed at the next login):", file=sys.stderr, flush=True)
@@ -146,11 +151,12 @@ def register(sub: argparse._SubParsersAction, db_help: str, default_db: Callable
         parser.add_argument("--db", type=Path, help=db_help)
         parser.set_defaults(func=_run(command))
 
-    users = sub.add_parser("users", help="officials' accounts: add, list, disable, enable, reset").add_subparsers(dest="users_command", required=True, metavar="COMMAND")
+    users = sub.add_parser("users", help="officials' accounts: add, list, role, disable, enable, reset").add_subparsers(dest="users_command", required=True, metavar="COMMAND")
     leaf(users, "add", "create an account; prints its one-time password", commands.users_add, grants=True)
     leaf(users, "list", "list the accounts", commands.users_list, named=False)
     leaf(users, "disable", "block an account's logins and end its sessions", commands.users_disable)
     leaf(users, "enable", "let a disabled account log in again", commands.users_enable)
+    leaf(users, "role", "change an account's role and wards (--ward again for each; none: every ward)", commands.users_role, grants=True)
     leaf(users, "reset", "issue a new one-time password (prints it) and end the account's sessions", commands.users_reset)
 
     tokens = sub.add_parser("tokens", help="API tokens for /dashboard/api: add, list, revoke").add_subparsers(dest="tokens_command", required=True, metavar="COMMAND")

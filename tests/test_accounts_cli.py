@@ -102,6 +102,24 @@ def test_disable_reset_and_enable(db_path):
     ]
 
 
+
+def test_role_changes_the_role_and_wards_of_an_account_and_its_open_sessions(db_path):
+    otp = secret_of(run("users", "add", "lan", "--role", "viewer", "--ward", "phuc-yen", "--db", db_path))
+    accounts = Accounts(connect(db_path))
+    accounts.change_password("lan", otp, NEW_PASSWORD)
+    changed = run("users", "role", "lan", "--role", "editor", "--ward", "phuc-yen", "--ward", "xuan-hoa", "--db", db_path)
+    assert changed.returncode == 0 and "'lan' is now editor (wards: phuc-yen,xuan-hoa)" in changed.stdout, changed.stderr
+    who = accounts.verify_password("lan", NEW_PASSWORD)
+    assert (who.role, who.wards) == ("editor", ("phuc-yen", "xuan-hoa")) and who.can("edit")
+    assert run("users", "role", "lan", "--role", "viewer", "--db", db_path).returncode == 0  # no ward: every ward
+    assert accounts.verify_password("lan", NEW_PASSWORD).wards == ()
+    for args, message in ((("--role", "boss"), "invalid choice"), (("--role", "viewer", "--ward", "hai-chau"), "hai-chau")):
+        refused = run("users", "role", "lan", *args, "--db", db_path)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+    unknown = run("users", "role", "nobody", "--role", "viewer", "--db", db_path)
+    assert unknown.returncode == 2 and "nobody" in unknown.stderr
+    assert [t for t in trail(db_path) if t[1] == "user.role"] == [("cli", "user.role", "lan")] * 2
+
 def test_tokens_add_prints_the_token_once_list_shows_only_its_prefix_revoke_ends_it(db_path):
     added = run("tokens", "add", "ward-report", "--role", "viewer", "--ward", "vinh-yen", "--db", db_path)
     token = secret_of(added)

@@ -327,6 +327,34 @@ async def test_a_viewer_reads_and_an_editor_marks(tmp_path, kb, matcher, events)
     assert not [e for e in entries(tmp_path, actor="an") if e.action == "inbox.mark"]
 
 
+
+async def test_an_admin_changes_a_role_on_the_accounts_page_and_the_open_session_follows(tmp_path, kb, matcher, events):
+    async with site(tmp_path, kb, matcher, events) as base, people(base, 2) as [admin, an]:
+        await admin_session(tmp_path, admin)
+        make_account(tmp_path / "x.db", "an", "viewer")
+        assert (await an.login("an", PASSWORD)).status == 303
+        await an.get("/dashboard/?since=&until=")  # a page open in her browser (its CSRF token)
+        key = await inbox_key(an)
+        refused = await an.api_post("/dashboard/api/mark", {"keys": [key], "status": "ignored"})
+        assert refused.status == 403 and refused.json() == {"error": "needs the editor role"}
+
+        page = await admin.get("/dashboard/accounts")
+        menu = re.search(r'id="change-role".*?<select name="name">(.*?)</select>', page.text, re.S).group(1)
+        assert re.findall(r'<option value="([^"]*)"', menu) == ["an"]  # never the admin's own account
+        r = await admin.form("/dashboard/accounts/users/role", [("name", "an"), ("role", "editor"), ("ward", "xuan-hoa")])
+        assert r.status == 303 and "Đã đổi vai trò của an" in (await admin.get(r.location)).text
+        # her open session: an editor of xuan-hoa at her next request, without logging in again
+        assert (await an.section("totals")).json()["filters"]["ward"] == "xuan-hoa"
+        assert (await an.api_post("/dashboard/api/mark", {"keys": [key], "status": "ignored"})).status == 200
+
+        await admin.get("/dashboard/accounts")
+        r = await admin.form("/dashboard/accounts/users/role", {"name": "boss", "role": "viewer"})
+        assert r.status == 400 and "chính tài khoản của bạn" in r.text
+        r = await admin.form("/dashboard/accounts/users/role", {"name": "an", "role": "boss"})
+        assert r.status == 400 and "Vai trò" in r.text
+    changes = [e for e in entries(tmp_path, actor="boss") if e.action == "user.role"]
+    assert [(e.target, e.detail) for e in changes] == [("an", {"role": "editor", "wards": ["xuan-hoa"], "was": {"role": "viewer", "wards": []}})]
+
 async def test_api_tokens_read_with_bearer_and_no_csrf_and_are_revoked_at_once(tmp_path, kb, matcher, events, caplog):
     caplog.set_level(logging.DEBUG)
     async with site(tmp_path, kb, matcher, events) as base, people(base, 2) as [admin, script]:

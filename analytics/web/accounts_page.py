@@ -5,6 +5,7 @@
     POST /dashboard/accounts/users/disable    name -> back to the list; the account's sessions end at once
     POST /dashboard/accounts/users/enable     name
     POST /dashboard/accounts/users/reset      name -> this page with a new one-time password
+    POST /dashboard/accounts/users/role       name, role, ward (repeated) -> back to the list; open sessions see it at once
     POST /dashboard/accounts/tokens           name, role, ward -> this page with the token
     POST /dashboard/accounts/tokens/revoke    name -> back to the list; the token stops working at once
 
@@ -15,9 +16,9 @@ the list shows it no more. The changes without a secret answer with a redirect t
 does not repeat them). Each change is audited by accounts.Accounts in the change's own transaction, with
 the admin's Principal.actor ("token:admin-token" for the access token's login).
 
-Refused (400, in words): an admin disabling or resetting their own account (the password form is for
-their own password, and they would lock themselves out), and the name "admin-token" for accounts and
-tokens (the audit log's name for the access token's login). Role changes stay on the command line.
+Refused (400, in words): an admin disabling, resetting or changing the role of their own account (the
+password form is for their own password, and they would lock themselves out), and the name "admin-token"
+for accounts and tokens (the audit log's name for the access token's login).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from .templating import render
 from .words import LANGS, T
 
 PATH = PREFIX + "/accounts"
-DONE = ("disabled", "enabled", "revoked")  # what a redirect back to the list says was done (?done=...&name=...)
+DONE = ("disabled", "enabled", "revoked", "role")  # what a redirect back to the list says was done (?done=...&name=...)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ async def view(request: web.Request, who: Principal, *, status: int = 200, probl
         message=t[problem] if problem else "",
         done=t[f"done_{done}"].replace("{name}", done_name) if done in DONE and done_name and request.method == "GET" else "",
         shown=shown, shown_text=t["otp_shown" if shown.kind == "otp" else "token_shown"].replace("{name}", shown.name) if shown else "",
-        users=user_rows, tokens=token_rows, roles=[(r, t[f"role_{r}"]) for r in ROLES],
+        users=user_rows, others=[u["name"] for u in user_rows if not u["you"]], tokens=token_rows, roles=[(r, t[f"role_{r}"]) for r in ROLES],
         ward_choices=[(w, ward_name(kb, w, lang)) for w in known_wards(kb)], refill=refill,
         no_admin=not admin, first_admin_href=FIRST_ADMIN_PATH if who == OPERATOR else None,
     )
@@ -137,6 +138,12 @@ def reset(accounts: Accounts, form: MultiDictProxy, who: Principal) -> tuple[str
 def disable(accounts: Accounts, form: MultiDictProxy, who: Principal) -> str:
     name = named(form, who, not_self=True)
     accounts.disable(name, actor=who.actor)
+    return name
+
+
+def set_role(accounts: Accounts, form: MultiDictProxy, who: Principal) -> str:
+    name = named(form, who, not_self=True)
+    accounts.set_role(name, str(form.get("role", "")), form.getall("ward", []), actor=who.actor)
     return name
 
 
@@ -204,5 +211,6 @@ def setup(app: web.Application, dash: Dashboard) -> None:
     r.add_post(PATH + "/users/reset", post_route(reset, shows("otp")))
     r.add_post(PATH + "/users/disable", post_route(disable, back_to_list("disabled")))
     r.add_post(PATH + "/users/enable", post_route(enable, back_to_list("enabled")))
+    r.add_post(PATH + "/users/role", post_route(set_role, back_to_list("role")))
     r.add_post(PATH + "/tokens", post_route(add_token, shows("token")))
     r.add_post(PATH + "/tokens/revoke", post_route(revoke, back_to_list("revoked")))
