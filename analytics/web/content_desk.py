@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from bot.content_edit import ContentRepo, Draft, Published, RevisionStore, Validation, draft_from_question, publish, revert
+from bot.content_edit import ContentRepo, Draft, Matchers, Published, RevisionStore, Validation, draft_from_question, publish, revert
 from bot.content_edit import layout
 from bot.content_edit.impact import warm as warm_routes
 from bot.knowledge import KnowledgeBase
@@ -149,8 +149,7 @@ class Desk:
         self._validations: OrderedDict[tuple, Validation] = OrderedDict()
         self._guard = threading.Lock()
         self._tasks: set[asyncio.Future] = set()
-        self._matchers: OrderedDict[str, Matcher] = OrderedDict()
-        self._matching = threading.Lock()
+        self._matchers = Matchers(keep=KEEP_MATCHERS)
 
     # -- the revision history ------------------------------------------------------------------------------
     def revisions(self) -> RevisionStore:
@@ -170,17 +169,8 @@ class Desk:
     def matching(self, work: Callable[[Callable[[KnowledgeBase], Matcher]], R]) -> R:
         """`work(matcher_of)` with the desk's matchers, one caller at a time (blocking: call in a thread):
         `matcher_of(kb)` is the desk's matcher of that content, built once per version."""
-        with self._matching:
-            return work(self._matcher_of)
-
-    def _matcher_of(self, kb: KnowledgeBase) -> Matcher:
-        found = self._matchers.get(kb.version)
-        if found is None:
-            found = self._matchers[kb.version] = Matcher(kb)
-            while len(self._matchers) > KEEP_MATCHERS:
-                self._matchers.popitem(last=False)
-        self._matchers.move_to_end(kb.version)
-        return found
+        with self._matchers.lend() as matcher_of:
+            return work(matcher_of)
 
     # -- drafts ---------------------------------------------------------------------------------------------
     def validate(self, edit: EntryEdit) -> Validation:

@@ -21,10 +21,10 @@ from .preview import preview
 from .publish import Conflict, Published, publish
 from .repo import ContentRepo, EntryInfo, NotFound
 from .revisions import Revision, RevisionNotFound, RevisionStore, revert
-from .trial import matcher_for, try_question
+from .trial import Matchers, matcher_for, try_question
 
 __all__ = [
-    "Change", "Conflict", "ContentRepo", "Draft", "EditProblem", "EntryInfo", "Impact", "Invalid", "Move", "NotFound",
+    "Change", "Conflict", "ContentRepo", "Draft", "EditProblem", "EntryInfo", "Impact", "Invalid", "Matchers", "Move", "NotFound",
     "Prefill", "Published", "Revision", "RevisionNotFound", "RevisionStore", "Route", "Validation",
     "draft_from_question", "impact", "matcher_for", "preview", "publish", "revert", "try_question",
 ]

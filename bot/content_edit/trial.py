@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from ..askjson import ask_record
 from ..engine import Engine, Incoming
@@ -17,24 +19,49 @@ from ..matcher import Matcher
 from ..state import MemoryStateStore
 
 KEEP = 4  # matchers kept: the live content's and a few drafts'
-_matchers: OrderedDict[str, Matcher] = OrderedDict()
-_guard = threading.Lock()
+
+
+class Matchers:
+    """Matchers kept per content version (the `keep` last used), never the live engine's: a Matcher serves
+    one thread at a time (it reuses a scratch array per search), and the bot's runs on the engine thread.
+
+    `get(kb)` builds or reuses; `lend()` also makes its holder the only user of these matchers until it
+    leaves the block, which a server with several threads needs (the dashboard's content desk). The same
+    version means the same files, so any load's matcher of it is an equal index."""
+
+    def __init__(self, keep: int = KEEP):
+        self.keep = keep
+        self._kept: OrderedDict[str, Matcher] = OrderedDict()
+        self._guard = threading.Lock()  # the dictionary
+        self._use = threading.Lock()  # the matchers themselves (lend)
+
+    def get(self, kb: KnowledgeBase) -> Matcher:
+        with self._guard:
+            found = self._kept.get(kb.version)
+            if found is not None:
+                self._kept.move_to_end(kb.version)
+                return found
+        built = Matcher(kb)  # outside the lock: half a second, and two versions may build at once
+        with self._guard:
+            self._kept[kb.version] = built
+            while len(self._kept) > self.keep:
+                self._kept.popitem(last=False)
+        return built
+
+    @contextmanager
+    def lend(self) -> Iterator[Callable[[KnowledgeBase], Matcher]]:
+        """`with matchers.lend() as matcher_of:` one holder at a time (blocking: call it in a thread)."""
+        with self._use:
+            yield self.get
+
+
+_shared = Matchers()
 
 
 def matcher_for(kb: KnowledgeBase) -> Matcher:
-    """The matcher of `kb` (built once per content version), never the live engine's: a Matcher serves one
-    thread at a time (it reuses a scratch array per search), and the bot's runs on the engine thread."""
-    with _guard:
-        found = _matchers.get(kb.version)
-        if found is not None:  # same version, same files: an equal index, whichever load built it
-            _matchers.move_to_end(kb.version)
-            return found
-    built = Matcher(kb)  # outside the lock: half a second, and two drafts may build at once
-    with _guard:
-        _matchers[kb.version] = built
-        while len(_matchers) > KEEP:
-            _matchers.popitem(last=False)
-    return built
+    """The matcher of `kb` from one process-wide set, for single-threaded callers (the command line, the
+    library's defaults); a server keeps a Matchers of its own and lends it."""
+    return _shared.get(kb)
 
 
 def try_question(kb: KnowledgeBase, text: str, lang: str | None = None, matcher: Matcher | None = None) -> dict:
