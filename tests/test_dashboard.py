@@ -131,7 +131,7 @@ POSTS = ["/dashboard/api/mark", "/dashboard/logout", "/dashboard/", "/dashboard/
 # analytics/web/login.py, accounts_page.py, audit_page.py
 PAGES += ["/dashboard/first-admin", "/dashboard/password", "/dashboard/accounts", "/dashboard/audit", "/dashboard/audit?actor=lan"]
 DATA += ["/dashboard/audit.csv"]
-POSTS += ["/dashboard/first-admin", "/dashboard/password"] + [f"/dashboard/accounts/{p}" for p in ("users", "users/disable", "users/enable", "users/reset", "tokens", "tokens/revoke")]
+POSTS += ["/dashboard/first-admin", "/dashboard/password"] + [f"/dashboard/accounts/{p}" for p in ("users", "users/disable", "users/enable", "users/reset", "users/role", "tokens", "tokens/revoke")]
 # analytics/web/content.py, content_api.py (their PUTs without a session: tests/test_content_api.py)
 PAGES += [f"/dashboard/content{p}" for p in ("", "/new", "/locality", "/history", "/faq/eid-levels")]
 DATA += [f"/dashboard/api/content/{p}" for p in ("entries", "locality", "prefill", "revisions", "revisions/1", "faq/eid-levels")]
