@@ -2,6 +2,8 @@
 builds them) and a channel sends back when the citizen taps one.
 
     m  ?  h  c                 menu, help, hotlines, common tasks
+    h:<verb>                   asking an official (bot.handover.flow): ask, ok, no, edit, add, x (withdraw), notify
+    h:w:<ward>                 the ward the question goes to ("-": elsewhere / not sure)
     l:<vi|en>                  switch language
     t:<topic>[:<page>]         a topic's list of answers and guides (page 1..999)
     f:<faq>                    an FAQ answer
@@ -27,7 +29,7 @@ _ID = rf"(?P<target>[a-z0-9-]{{1,{MAX_ID_LEN}}})"
 _GRAMMAR = {
     "m": re.compile(r"m"),
     "?": re.compile(r"\?"),
-    "h": re.compile(r"h"),
+    "h": re.compile(rf"h(?::(?P<target>ask|ok|no|edit|add|x|notify)|:(?P<ward_verb>w):(?P<ward>-|[a-z0-9-]{{1,{MAX_ID_LEN}}}))?"),
     "c": re.compile(r"c"),
     "l": re.compile(r"l:(?P<target>vi|en)"),
     "t": re.compile(rf"t:{_ID}(?::(?P<number>[0-9]{{1,3}}))?"),
@@ -47,6 +49,7 @@ class Action:
     target: str = ""
     number: int | None = None
     verdict: str | None = None
+    ward: str | None = None  # h:w:<ward>
 
 
 def parse_action(text: str) -> Action | None:
@@ -58,4 +61,5 @@ def parse_action(text: str) -> Action | None:
         return None
     parts = found.groupdict()
     number = parts.get("number")
-    return Action(kind, parts.get("target") or "", int(number) if number is not None else None, parts.get("verdict"))
+    target = parts.get("target") or parts.get("ward_verb") or ""
+    return Action(kind, target, int(number) if number is not None else None, parts.get("verdict"), parts.get("ward"))

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from . import present
 from .actions import Action, parse_action
+from .handover.flow import Caller, Handover, offer_row, with_row
+from .handover.store import TicketStore
 from .knowledge import FAQ, Guide, KnowledgeBase, OutOfScope
 from .matcher import Match, Matcher
 from .outreach import PayloadError, StartLink, match_code, parse_payload
@@ -83,26 +85,41 @@ class _Turn:
     score: float | None = None
     feedback: str | None = None
     match: Match | None = None
+    caller: Caller | None = None
+
+
+# Turns of the handover flow: their text (a question being confirmed, an addition) is not a new question
+# for analytics; it was recorded when it was asked, and the ticket keeps it.
+HANDOVER_KINDS = frozenset({"handover_start", "handover_ward", "handover_confirm", "handover_current", "handover_cancel",
+                            "ticket", "ticket_add", "ticket_withdraw", "notify_optin"})
+ASKED_KINDS = frozenset({"faq", "guide", "suggest", "fallback"})  # a typed question the bot tried to answer
+SHORT_REQUEST_WORDS = 12  # "cho tôi gặp cán bộ với ạ": a handover phrase inside a message this short is a request
 
 
 class Engine:
-    def __init__(self, kb: KnowledgeBase, store: StateStore, salt: str, matcher: Matcher | None = None):
+    def __init__(self, kb: KnowledgeBase, store: StateStore, salt: str, matcher: Matcher | None = None, tickets: TicketStore | None = None):
+        """`tickets`: where handed-over questions go (bot.handover); None turns asking an official off
+        (the buttons are not offered, /canbo shows the hotlines)."""
         self.kb = kb
         self.matcher = matcher or Matcher(kb)
         self.store = store
         self.salt = salt
+        self.tickets = tickets
+        self.handover = Handover(kb, tickets) if tickets is not None else None
         self._commands = {fold(w): name for name, words in kb.commands.items() for w in words}
+        self._handover_phrases = tuple(f" {fold(w)} " for w in kb.commands.get("handover", ()))
 
     def with_knowledge(self, kb: KnowledgeBase) -> "Engine":
-        """A new engine on new content (hot reload), sharing the state store."""
-        return Engine(kb, self.store, self.salt)
+        """A new engine on new content (hot reload), sharing the state and ticket stores."""
+        return Engine(kb, self.store, self.salt, tickets=self.tickets)
 
     # -- entry point ----------------------------------------------------------------------------------------
     def handle(self, incoming: Incoming) -> Outcome:
         user = hash_user(self.salt, incoming.channel, incoming.user_id)
         state = self.store.get(user)
         lang = state.lang or (incoming.lang_hint if incoming.lang_hint in ("vi", "en") else "vi")
-        turn = _Turn(state=state, lang=incoming.lang or lang, lang_locked=incoming.lang in ("vi", "en"))
+        turn = _Turn(state=state, lang=incoming.lang or lang, lang_locked=incoming.lang in ("vi", "en"),
+                     caller=Caller(user, incoming.channel, incoming.user_id))
         question = question_key = None
         if incoming.action is not None:
             self._action(turn, incoming.action.strip())
@@ -114,6 +131,10 @@ class Engine:
             question = redacted if fold(redacted) else None  # as typed, minus PII: officials read it as an example
             question_key = self._question_key(redacted) if question else None
             self._text(turn, text)
+            if turn.kind in ASKED_KINDS and question:
+                self._remember_question(turn, question, question_key)
+            elif turn.kind in HANDOVER_KINDS:
+                question = question_key = None
 
         replies = [self._remember_options(turn, r) for r in turn.replies]
         state = turn.state.evolve(lang=turn.lang)
@@ -141,6 +162,13 @@ class Engine:
         )
         return Outcome(split, event, turn.match)
 
+    def _remember_question(self, turn: _Turn, question: str, key: str | None) -> None:
+        """What asking an official would send: this question (redacted), what the bot did with it, its topic."""
+        match = turn.match
+        entries = [a.entry.id for a in match.alternatives] if match is not None and turn.kind == "suggest" else ([turn.entry.id] if turn.entry else [])
+        topic = turn.topic or (turn.entry.topic if turn.entry else None) or (self.kb.topic_of_subjects(match.subjects) if match is not None else None)
+        turn.state = turn.state.evolve(last_question=question, last_key=key, last_topic=topic, last_attempt=(turn.kind, *entries))
+
     def _question_key(self, redacted: str) -> str:
         """Order-free content words of the question, so "quen mk vneid" and "vneid quên mật khẩu" group.
 
@@ -160,6 +188,13 @@ class Engine:
             self._command(turn, text)
             return
         folded = fold(text)
+        command = self._commands.get(folded)
+        if self.handover is not None and turn.state.asking and folded and command is None and not _OPTION_NUMBER.fullmatch(folded):
+            self.handover.typed(turn, turn.caller, text, self.tickets.clock())  # the question, or an addition
+            return
+        if self.handover is not None and self._asks_for_official(folded):
+            self._action(turn, "h:ask")
+            return
         if not folded:
             turn.kind = "empty"
             turn.replies.append(present.fallback(self.kb, turn.lang, "empty"))
@@ -173,12 +208,18 @@ class Engine:
         if code is not None:  # a poster code typed on Zalo (or anywhere): like opening its link
             self._arrive(turn, code, welcome=code.target.kind == "menu")
             return
-        command = self._commands.get(folded)
         if command and has_vietnamese_marks(text) and not turn.lang_locked:
             turn.lang = "vi"  # "xoá dữ liệu", "tiếng Việt": certainly Vietnamese, whatever was set before
         if command and self._word_command(turn, command):
             return
         self._question(turn, text)
+
+    def _asks_for_official(self, folded: str) -> bool:
+        """"gặp cán bộ", "cho tôi nói chuyện với người thật", "talk to a person": typed alone, or inside a
+        short message. In a long letter the same words are usually the story ("tôi đã hỏi cán bộ..."): the
+        letter is answered, and the offer comes after a fallback as usual."""
+        padded = f" {folded} "
+        return len(folded.split()) <= SHORT_REQUEST_WORDS and any(p in padded for p in self._handover_phrases)
 
     def _word_command(self, turn: _Turn, command: str) -> bool:
         state = turn.state
@@ -223,10 +264,14 @@ class Engine:
             entries = [s.entry for s in match.alternatives]
             turn.entry = match.entry
             turn.state = turn.state.evolve(suggestions=tuple(present.entry_action(e) for e in entries))
-            turn.replies.append(present.suggestions(self.kb, entries, lang))
+            reply = present.suggestions(self.kb, entries, lang)
+            if self.handover is not None:  # none of these fits: a person can help
+                reply = Reply(reply.text, (*reply.buttons, offer_row(self.kb, lang, notify=False)))
+            turn.replies.append(reply)
         else:
             turn.kind = "fallback"
-            turn.replies.append(present.fallback(self.kb, lang, help_text=self._who_helps(turn, match)))
+            reply = present.fallback(self.kb, lang, help_text=self._who_helps(turn, match))
+            turn.replies.append(with_row(reply, offer_row(self.kb, lang, notify=True)) if self.handover is not None else reply)
 
     def _who_helps(self, turn: _Turn, match: Match) -> str:
         """Who can help when we cannot: the out-of-scope item's own office, else the hotline of the topic
@@ -277,6 +322,8 @@ class Engine:
             self._action(turn, "m")
         elif name == "forget":
             self._forget(turn)
+        elif name in ("canbo", "official"):
+            self._action(turn, "h:ask")
         elif name == "lang":
             wanted = fold(arg)[:2]
             self._action(turn, f"l:{wanted if wanted in ('vi', 'en') else ('vi' if turn.lang == 'en' else 'en')}")
@@ -287,6 +334,8 @@ class Engine:
     def _forget(self, turn: _Turn) -> None:
         """/forget: the citizen's state is reset here; the service deletes their analytics events."""
         turn.kind = "forget"
+        if self.tickets is not None:
+            self.tickets.forget(turn.caller.user)  # tickets, queued replies and "tell me" requests
         turn.state = UserState()
         turn.replies.append(present.menu(self.kb, turn.lang, self.kb.message("forget_done", turn.lang)))
 
@@ -327,7 +376,9 @@ class Engine:
             case Action("?"):
                 turn.kind = "help"
                 turn.replies.append(present.menu(kb, lang, kb.message("help", lang)))
-            case Action("h"):
+            case Action("h", verb, ward=ward) if verb and self.handover is not None:
+                self.handover.act(turn, turn.caller, verb, ward, self.tickets.clock())
+            case Action("h"):  # the helplines (and a handover button when asking an official is off)
                 turn.kind = "hotline"
                 turn.replies.append(present.hotlines(kb, lang))
             case Action("c") if kb.featured:
@@ -359,7 +410,10 @@ class Engine:
         (kind "feedback_ignored", no verdict), so nobody can pad an answer's figures."""
         state = turn.state
         turn.entry = entry
-        turn.replies.append(present.feedback_reply(self.kb, entry, verdict, turn.lang))
+        reply = present.feedback_reply(self.kb, entry, verdict, turn.lang)
+        if verdict == "down" and self.handover is not None:
+            reply = with_row(reply, offer_row(self.kb, turn.lang, notify=False))
+        turn.replies.append(reply)
         if state.last_entry != entry.id or state.rated:
             turn.kind = "feedback_ignored"
             return

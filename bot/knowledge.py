@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlparse
 
+from .handover.hours import HoursError, OfficeHours
 from .text import Lexicon
 from .yamlsource import LineDict, LineList, Problem, YamlSyntaxError, load
 
@@ -41,14 +42,30 @@ MESSAGE_PARAMS: Mapping[str, frozenset[str]] = {
     "guide_end": frozenset({"problems", "help"}),
     "fallback": frozenset({"help"}),
     "feedback_down": frozenset({"help"}),
+    "handover_confirm": frozenset({"question", "ward", "when"}),
+    "handover_when_open": frozenset({"hours", "due"}),
+    "handover_when_closed": frozenset({"opens", "due"}),
+    "handover_sent": frozenset({"code", "when"}),
+    "handover_current": frozenset({"code", "question"}),
+    "handover_add_prompt": frozenset({"code"}),
+    "handover_added": frozenset({"code"}),
+    "handover_withdrawn": frozenset({"code"}),
+    "handover_reply": frozenset({"code", "ward", "text"}),
+    "handover_notice": frozenset({"code", "ward", "question"}),
 }
 REQUIRED_MESSAGES = (
     "welcome help menu topic suggest fallback empty non_text unsupported feedback_question feedback_up feedback_down "
     "guide_intro guide_step guide_end guide_none hotlines lang_set stale_action rate_limited error forget_done numbered_hint "
-    "clarify where_to_ask welcome_link featured"
+    "clarify where_to_ask welcome_link featured "
+    "handover_ask handover_any_ward handover_pick_ward handover_confirm handover_when_open handover_when_closed handover_sent handover_current "
+    "handover_add_prompt handover_added handover_withdrawn handover_cancelled handover_reply handover_notice "
+    "notify_optin notify_nothing notify_answer"
 ).split()
-REQUIRED_BUTTONS = "next prev menu start_guide begin helpful not_helpful hotline more switch_lang topic featured".split()
-REQUIRED_COMMANDS = "next prev menu help hotline lang_en lang_vi forget".split()
+REQUIRED_BUTTONS = (
+    "next prev menu start_guide begin helpful not_helpful hotline more switch_lang topic featured "
+    "ask_official notify_me send edit_question cancel add_info withdraw other_ward"
+).split()
+REQUIRED_COMMANDS = "next prev menu help hotline lang_en lang_vi forget handover".split()
 SMALLTALK_INTENTS = ("greeting", "thanks", "who", "capabilities", "goodbye")
 
 
@@ -216,6 +233,19 @@ class KnowledgeBase:
     working_groups: Mapping[str, WorkingGroup] = field(default_factory=dict)
     content_dir: Path = field(default=DEFAULT_CONTENT_DIR)
     featured: tuple[str, ...] = ()  # entry ids behind the menu's "common tasks" button, in order
+
+    @property
+    def office_hours(self) -> OfficeHours:
+        """When officials answer handed-over questions (locality.yaml `handover`, checked at load)."""
+        return OfficeHours.from_locality(self.locality.get("handover"))
+
+    def ward_name(self, ward: str | None, lang: str) -> str | None:
+        """A ward's name from locality.yaml in `lang` (None for an unknown or empty ward)."""
+        for item in self.locality.get("wards") or []:
+            if isinstance(item, dict) and item.get("id") == ward and ward:
+                name = item.get("name")
+                return str(name.get(lang) or name.get("vi")) if isinstance(name, dict) else str(name or ward)
+        return None
 
     @property
     def review_months(self) -> int:
@@ -764,8 +794,12 @@ def load_knowledge(content_dir: Path | str = DEFAULT_CONTENT_DIR) -> KnowledgeBa
     locality = raw["locality.yaml"][0] or {}
     c = _Checker(content_dir, locality)
     c.file = raw["locality.yaml"][1]
-    c.keys(locality, 1, ("province", "hotlines", "offices", "links", "sources", "reviewed"), ("utilities", "wards", "working_groups", "review_months"), what="locality.yaml")
+    c.keys(locality, 1, ("province", "hotlines", "offices", "links", "sources", "reviewed"), ("utilities", "wards", "working_groups", "review_months", "handover"), what="locality.yaml")
     working_groups = _load_working_groups(c, locality)
+    try:
+        OfficeHours.from_locality(locality.get("handover"))
+    except HoursError as exc:
+        c.report(_line(locality, "handover"), str(exc))
     c.date(locality.get("reviewed"), _line(locality, "reviewed"))
     months = locality.get("review_months", DEFAULT_REVIEW_MONTHS)
     if not isinstance(months, int) or isinstance(months, bool) or not 1 <= months <= 120:

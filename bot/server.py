@@ -26,6 +26,9 @@ from .channels.base import ChannelStatus, ServerContext
 from .clientinfo import forwarded_middleware
 from .config import Settings
 from .engine import Engine
+from .handover.courier import Courier
+from .handover.flow import outbox_replies
+from .handover.store import TicketStore
 from .knowledge import ContentError, load_knowledge
 from .logs import configure_logging
 from .secrets_guard import check_bearer, shared_throttle
@@ -45,6 +48,12 @@ def build_app(settings: Settings, service: ChatService) -> web.Application:
     shared_throttle(app)  # the one lockout for every check of a secret (admin reload, dashboard login)
     ctx = ServerContext(settings=settings, service=service)
     app[CTX] = ctx
+    tickets = service.engine.tickets
+    if tickets is not None:  # asking an official: the courier delivers officials' replies and "tell me" answers
+        ctx.tickets = tickets
+        ctx.courier = Courier(tickets, render=lambda item: outbox_replies(ctx.service.kb, tickets, item))
+        app.on_startup.append(ctx.courier.start)
+        app.on_cleanup.append(ctx.courier.stop)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/admin/reload", admin_reload)
     for channel in CHANNELS:
@@ -166,7 +175,8 @@ def serve(settings: Settings | None = None) -> int:
         return 1
     store = SqliteStateStore(settings.db_path)
     events = EventStore(settings.db_path).start()
-    service = ChatService(Engine(kb, store, settings.salt), events, durable=settings.durable_events)
+    tickets = TicketStore(settings.db_path, settings.salt)
+    service = ChatService(Engine(kb, store, settings.salt, tickets=tickets), events, durable=settings.durable_events)
     app = build_app(settings, service)
     if generated_token:
         # Printed once, to the terminal only (never logged): the admin token for this run. Its link logs in as
@@ -178,6 +188,7 @@ def serve(settings: Settings | None = None) -> int:
               "  (the operator's login; with no admin account yet it creates the first one, who then adds the officials' accounts)", flush=True)
     web.run_app(app, sock=sockets, print=None, access_log=None, shutdown_timeout=15)
     events.stop()  # flush what is queued
+    tickets.close_db()
     store.close()
     log.info("stopped cleanly")
     return 0

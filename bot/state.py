@@ -28,6 +28,16 @@ class UserState:
     rated: bool = False  # feedback on last_entry was counted since it was last shown with its 👍/👎 buttons
     source: str | None = None  # first-touch source tag (deep link or poster)
     ward: str | None = None
+    # asking an official (bot.handover.flow): the last question typed (redacted), its key and topic, and
+    # what the bot did with it ("fallback", "suggest", "faq", ... then entry ids); what the bot waits for
+    # ("question" or "addition"); the question and ward of a handover being confirmed
+    last_question: str | None = None
+    last_key: str | None = None
+    last_topic: str | None = None
+    last_attempt: tuple[str, ...] = ()
+    asking: str | None = None
+    draft: str | None = None
+    draft_ward: str | None = None
 
     def evolve(self, **changes) -> "UserState":
         return replace(self, **changes)
@@ -85,7 +95,7 @@ class SqliteStateStore:
         if row is None:
             return UserState()
         data = {k: v for k, v in json.loads(row[0]).items() if k in _COLUMNS}
-        for key in ("options", "suggestions"):
+        for key in ("options", "suggestions", "last_attempt"):
             data[key] = tuple(data.get(key) or ())
         return UserState(**data)
 

@@ -255,6 +255,8 @@ async def mark(request: web.Request, who: Principal) -> web.Response:
     count = await dash.query(change)
     # the inbox must show the mark at once; no other section reads the marks, so they stay warm
     dash.cache.invalidate(lambda key: key[:2] == ("section", "unanswered"))
+    if status == "resolved" and entry and dash.ctx.courier is not None:  # citizens who asked to be told, once
+        await dash.ctx.courier.resolved(keys, entry)
     log.info("dashboard: %d question key(s) marked %s%s", len(keys), status, f" ({entry})" if entry else "")
     return secure(web.json_response({"ok": True, "status": status, "entry_id": entry, "keys": count}))
 

@@ -26,13 +26,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 from aiohttp import web
 
 from ..config import Settings, load_or_create_secret
 from ..engine import Incoming
 from ..service import ChatService
+
+if TYPE_CHECKING:
+    from ..handover.courier import Courier
+    from ..handover.store import TicketStore
 
 log = logging.getLogger("digiguide.channels")
 T = TypeVar("T")
@@ -54,6 +58,9 @@ class ServerContext:
     service: ChatService
     channels: list[ChannelStatus] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+    # asking an official (bot.handover): the tickets and the courier delivering replies; None: handover off
+    tickets: "TicketStore | None" = None
+    courier: "Courier | None" = None
 
     def report(self, status: ChannelStatus) -> None:
         """Replace the status of the channel named `status.name` (e.g. "error" after a failed start)."""
