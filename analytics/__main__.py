@@ -25,6 +25,7 @@ import csv
 import difflib
 import io
 import json
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -253,12 +254,27 @@ def cmd_mark(args: argparse.Namespace) -> int:
         if args.entry and args.status == "resolved":
             _check_entry(args.entry, args.content)
         rpt.mark_cluster(db, args.key, args.status, entry_id=args.entry)
+        told = _tell_watchers(Path(args.db or default_db()), args.key, args.entry) if args.entry and args.status == "resolved" else 0
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     finally:
         db.conn.close()
     print(f"marked {args.key!r} {args.status}" + (f" (entry {args.entry})" if args.entry and args.status == "resolved" else ""))
+    if told:
+        print(f"{told} citizen(s) who asked to be told get the answer (the running server sends it within seconds)")
     return 0
+
+
+def _tell_watchers(db_path: Path, key: str, entry_id: str) -> int:
+    """Queue the entry for the citizens waiting on `key`; the running server's courier sends it. The
+    sealed addresses are copied, never opened, so this needs no salt."""
+    from bot.handover.store import TicketStore
+
+    tickets = TicketStore(db_path, None)
+    try:
+        return tickets.notify_resolved([key], entry_id).queued
+    finally:
+        tickets.close_db()
 
 
 def cmd_unmark(args: argparse.Namespace) -> int:
@@ -305,6 +321,13 @@ def cmd_groups(args: argparse.Namespace) -> int:
     return 0
 
 
+def _salt_for(path: Path) -> str:
+    """The salt the server will use with this database (DIGIGUIDE_SALT, else the file next to it)."""
+    from bot.config import load_or_create_secret
+
+    return os.environ.get("DIGIGUIDE_SALT", "").strip() or load_or_create_secret(path.parent / "salt")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Fill a fresh database with generated data (analytics/demo.py), and say how to open the dashboard."""
     from . import demo
@@ -312,7 +335,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     path = Path(args.db or default_db())
     kb = _load_content(args.content)
     try:
-        made = demo.fill(path, kb, force=args.force, clear=TABLES)
+        made = demo.fill(path, kb, force=args.force, clear=TABLES, salt=_salt_for(path))
     except demo.NotEmpty as exc:
         raise UsageError(f"{path} already has {exc.events} event(s): the demo would mix made-up figures into them. "
                          "Use another --db, or --force to delete its analytics data first") from None

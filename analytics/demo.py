@@ -24,7 +24,7 @@ import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from bot.knowledge import KnowledgeBase
 from bot.outreach import GROUP_SEPARATOR
 from bot.state import MemoryStateStore
 
-from . import demo_citizens, demo_groups
+from . import demo_citizens, demo_groups, demo_tickets
 from .store import VIETNAM, connect
 
 DAYS = 56  # eight weeks: the default 28 days, a complete last week and a trend on the groups page
@@ -118,6 +118,7 @@ class Made:
     questions: int
     answered: int
     unanswered: int  # fallbacks and "did you mean" suggestions
+    week: demo_tickets.Week | None = None  # the simulated week of questions handed over to officials
 
 
 class _Reader:
@@ -210,10 +211,15 @@ def generate(kb: KnowledgeBase, today: dt.date, now: float, seed: int = SEED, ci
     return sorted((e for e in events if e.ts <= now), key=lambda e: e.ts)
 
 
-def fill(path: Path, kb: KnowledgeBase, *, force: bool = False, clear: Sequence[str] = (), today: dt.date | None = None, now: float | None = None) -> Made:
-    """Fill the analytics database at `path` (created if missing) with demo events. Raises NotEmpty when it
-    has events and not `force`; with `force`, the `clear` tables are emptied first. sqlite3.DatabaseError
-    when the file is not a database."""
+TICKET_TABLES = ("ticket_messages", "outbox", "watchers", "tickets")  # bot.handover.store's, emptied by --force
+
+
+def fill(path: Path, kb: KnowledgeBase, *, force: bool = False, clear: Sequence[str] = (), today: dt.date | None = None, now: float | None = None,
+         salt: str | None = None) -> Made:
+    """Fill the analytics database at `path` (created if missing) with demo events, and with `salt` (the
+    server's, which seals the made-up addresses) a simulated week of tickets. Raises NotEmpty when it has
+    events and not `force`; with `force`, the `clear` tables (and the tickets' tables) are emptied first.
+    sqlite3.DatabaseError when the file is not a database."""
     now = time.time() if now is None else now
     today = today or dt.datetime.fromtimestamp(now, VIETNAM).date()
     db = connect(path)
@@ -228,9 +234,17 @@ def fill(path: Path, kb: KnowledgeBase, *, force: bool = False, clear: Sequence[
                 for table in clear:
                     db.conn.execute(f"delete from {table}")  # our own table names, never user input
         demo_citizens.write(db, events)
+        if force and salt:
+            tables = set(db.table_names())
+            with db.conn:
+                db.conn.execute("begin")
+                for table in TICKET_TABLES:
+                    if table in tables:
+                        db.conn.execute(f"delete from {table}")  # our own table names, never user input
     finally:
         db.conn.close()
-    return _made(path, events)
+    week = demo_tickets.simulate(path, salt, kb, now) if salt else None
+    return replace(_made(path, events), week=week)
 
 
 def _made(path: Path, events: list[Event]) -> Made:
@@ -252,6 +266,7 @@ def describe(made: Made, default_db: bool) -> str:
         f"Demo data in {made.path}: {made.events:,} generated events of {made.citizens:,} made-up citizens, {made.first_day} to {made.last_day}",
         f"  {made.questions:,} questions: {made.answered:,} answered{share}, {made.unanswered:,} not (fallbacks and \"did you mean\")",
         f"  {made.group_citizens:,} citizens came through the links and posters of {made.groups} working group(s)",
+        *([f"  a week of {made.week.tickets} questions handed over to officials: {made.week.answered} answered, {made.week.open} still open (\"Hỏi đáp\", /dashboard/tickets)"] if made.week else []),
         "Nothing in it is real. To explore it:",
         f"  {run}        (starts the server; `make demo` fills and starts in one go)",
         "  then open the dashboard login link the server prints (\"Dashboard: http://127.0.0.1:8080/dashboard/login#token=...\");",

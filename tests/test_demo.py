@@ -166,3 +166,22 @@ async def test_the_dashboard_opens_on_the_demo_data(made, tmp_path, kb, matcher)
         assert {r["id"] for r in rows if int(r["new_citizens"]) > 0} == set(kb.working_groups)
     finally:
         await client.close()
+
+
+def test_the_simulated_week_of_tickets_is_written_through_the_ticket_store(tmp_path, kb):
+    from analytics.demo_tickets import simulate
+    from bot.handover.hours import VIETNAM
+
+    end = dt.datetime(2026, 12, 5, 12, 0, tzinfo=VIETNAM).timestamp()  # a Saturday noon
+    week = simulate(tmp_path / "t.db", "salt", kb, end)
+    with sqlite3.connect(tmp_path / "t.db") as conn:
+        status = dict(conn.execute("select status, count(*) from tickets group by status").fetchall())
+        first = conn.execute("select min(created_at), max(created_at), max(first_answer_at) from tickets").fetchone()
+        outbox = dict(conn.execute("select status, count(*) from outbox group by status").fetchall())
+        notified = conn.execute("select count(*) from watchers where notified_at is not null and address is null").fetchone()[0]
+    assert week.tickets == sum(status.values()) and 50 <= week.tickets <= 110
+    assert status.get("closed", 0) == week.closed and status.get("open", 0) == week.open
+    assert week.answered == week.closed + status.get("answered", 0)
+    assert outbox.get("queued", 0) == 0 and outbox.get("failed", 0) == week.failed  # demo deliveries are all settled
+    assert notified == week.notified > 0
+    assert end - 7 * 86400 <= first[0] and first[1] < end and first[2] < end  # nothing after the end of the week
