@@ -162,6 +162,12 @@ class Engine:
         )
         return Outcome(split, event, turn.match)
 
+    def remember_options(self, user: str, actions: tuple[str, ...]) -> None:
+        """Replies the bot did not make in a turn (an official's answer, delivered later) showed these
+        buttons: a number typed next picks among them, as it would after any reply (Zalo shows buttons as a
+        numbered list). `user` is the salted hash."""
+        self.store.put(user, self.store.get(user).evolve(options=actions))
+
     def _remember_question(self, turn: _Turn, question: str, key: str | None) -> None:
         """What asking an official would send: this question (redacted), what the bot did with it, its topic."""
         match = turn.match

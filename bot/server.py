@@ -51,7 +51,7 @@ def build_app(settings: Settings, service: ChatService) -> web.Application:
     tickets = service.engine.tickets
     if tickets is not None:  # asking an official: the courier delivers officials' replies and "tell me" answers
         ctx.tickets = tickets
-        ctx.courier = Courier(tickets, render=lambda item: outbox_replies(ctx.service.kb, tickets, item))
+        ctx.courier = Courier(tickets, render=lambda item: outbox_replies(ctx.service.kb, tickets, item), remember=service.remember_options)
         app.on_startup.append(ctx.courier.start)
         app.on_cleanup.append(ctx.courier.stop)
     app.router.add_get("/healthz", healthz)

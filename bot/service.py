@@ -79,6 +79,10 @@ class ChatService:
             if self._in_flight == 0:
                 self._idle.set()
 
+    async def remember_options(self, user: str, actions: tuple[str, ...]) -> None:
+        """Engine.remember_options on the engine's thread, in turn with the citizen's messages."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._engine.remember_options, user, actions)
+
     async def _store(self, event) -> None:
         if not self.durable:
             self.events.record(event)

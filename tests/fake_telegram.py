@@ -15,8 +15,9 @@ bytes, an edit that changes nothing, and getUpdates while a webhook is set (409)
 
 Tests build updates (`text_update`, `callback_update`, `photo_update`), `queue` them for getUpdates (or
 POST them to a webhook themselves), read what the bot did (`requests`, `wait_for`) and inject failures
-(`fail_next("sendMessage", 429, retry_after=1)`) or latency (`slow("sendMessage", 0.2)`). The loopback
-server, the call log (`calls`, `mark`, `requests`, `calls_to`) and `close` are tests/webutil.FakeBotApi's.
+(`fail_next("sendMessage", 429, retry_after=1)`, `fail_next("sendMessage", 500, times=8)`), a citizen who
+blocked the bot (`block(user_id)`: sendMessage to them answers 403 "Forbidden: bot was blocked by the user",
+as Telegram does) or latency (`slow("sendMessage", 0.2)`). The loopback server, the call log (`calls`, `mark`, `requests`, `calls_to`) and `close` are tests/webutil.FakeBotApi's.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class FakeTelegram(FakeBotApi):
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.webhook: dict[str, Any] | None = None
         self.commands: dict[str, list[dict[str, Any]]] = {}
+        self.blocked: set[int] = set()  # private chats whose user blocked the bot
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
@@ -145,11 +147,16 @@ class FakeTelegram(FakeBotApi):
             await self._wait_change(remaining)
         return found
 
-    def fail_next(self, method: str, status: int, description: str | None = None, retry_after: int | None = None) -> None:
-        """The next call to `method` fails like Telegram would (429 with retry_after, 500, 400, ...)."""
+    def fail_next(self, method: str, status: int, description: str | None = None, retry_after: int | None = None, times: int = 1, after: int = 0) -> None:
+        """The next `times` calls to `method` fail like Telegram would (429 with retry_after, 500, 400, ...),
+        after `after` calls answered as usual (a failure half-way through a reply of several messages)."""
         default = {429: f"Too Many Requests: retry after {retry_after}", 500: "Internal Server Error", 502: "Bad Gateway"}
         error = ApiError(status, description or default.get(status, "Bad Request: injected"), retry_after)
-        self._failures.setdefault(method.lower(), []).append(error)
+        self._failures.setdefault(method.lower(), []).extend([None] * after + [error] * times)
+
+    def block(self, user_id: int) -> None:
+        """The user blocks the bot: sending to their private chat answers 403 from now on."""
+        self.blocked.add(user_id)
 
     def slow(self, method: str, seconds: float) -> None:
         """Answer every call to `method` only after `seconds` (a slow Telegram; 0 to undo)."""
@@ -167,8 +174,8 @@ class FakeTelegram(FakeBotApi):
         await asyncio.sleep(self._latency.get(method.lower(), 0))
         try:
             failures = self._failures.get(method.lower())
-            if failures:
-                raise failures.pop(0)
+            if failures and (failure := failures.pop(0)) is not None:  # None: this call is answered as usual
+                raise failure
             result = handler(params)
             if asyncio.iscoroutine(result):
                 result = await result
@@ -207,6 +214,8 @@ class FakeTelegram(FakeBotApi):
 
     def _m_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params)
+        if chat["id"] in self.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
         text = self._text(params)
         message = self._bot_message(chat, text, params.get("reply_markup"))
         self.messages[(chat["id"], message["message_id"])] = message

@@ -24,7 +24,7 @@ Where the docs are silent the fake chooses, and says so here:
 Tests build updates (`text_update`, `image_update`, `sticker_update`, `unsupported_update`; `wrap` gives the
 documented {"ok": true, "result": ...} shape), `queue` them for getUpdates or `deliver` them to a webhook as
 Zalo would (X-Bot-Api-Secret-Token header), read what the bot did (`requests`, `wait_for`, `calls_to`) and
-inject failures (`fail_next("sendMessage", 429)`) or latency (`slow`). The loopback server, the call log
+inject failures (`fail_next("sendMessage", 429)`, `fail_next("sendMessage", 500, times=8)`) or latency (`slow`). The loopback server, the call log
 (`calls`, `mark`, `requests`, `calls_to`) and `close` are tests/webutil.FakeBotApi's.
 """
 
@@ -158,9 +158,10 @@ class FakeZalo(FakeBotApi):
         """Wait for `count` delivered sendMessage calls after `since`; return their texts."""
         return [c.params["text"] for c in await self.wait_for("sendMessage", count, since, timeout)]
 
-    def fail_next(self, method: str, code: int, description: str | None = None, http_status: int | None = None, retry_after: int | None = None) -> None:
-        """The next call to `method` fails with `code` (HTTP status = code unless http_status is given)."""
-        self._failures.setdefault(method, []).append(ApiError(code, description, http_status, retry_after))
+    def fail_next(self, method: str, code: int, description: str | None = None, http_status: int | None = None, retry_after: int | None = None, times: int = 1, after: int = 0) -> None:
+        """The next `times` calls to `method` fail with `code` (HTTP status = code unless http_status is given),
+        after `after` calls answered as usual (a failure half-way through a reply of several messages)."""
+        self._failures.setdefault(method, []).extend([None] * after + [ApiError(code, description, http_status, retry_after)] * times)
 
     def slow(self, method: str, seconds: float) -> None:
         self._latency[method] = seconds
@@ -179,8 +180,8 @@ class FakeZalo(FakeBotApi):
                 raise ApiError(400, "Bad Request: unknown method")
             await asyncio.sleep(self._latency.get(method, 0))
             failures = self._failures.get(method)
-            if failures:
-                raise failures.pop(0)
+            if failures and (failure := failures.pop(0)) is not None:  # None: this call is answered as usual
+                raise failure
             result = await getattr(self, f"_m_{method}")(params)
         except ApiError as exc:
             self._record(method, params, exc.code)

@@ -152,7 +152,7 @@ class FakeBotApi:
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
-        self._failures: dict[str, list[Exception]] = {}
+        self._failures: dict[str, list[Exception | None]] = {}  # None: that call is answered as usual
         self._latency: dict[str, float] = {}
         self._changed = asyncio.Event()
         self._closed = False

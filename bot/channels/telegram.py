@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import web
 from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update, User
 from telegram.constants import MessageLimit, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -48,10 +48,12 @@ from telegram.ext import (
 from .. import jsonbody
 from ..config import Settings
 from ..engine import Incoming
+from ..handover.courier import Sender
+from ..handover.store import OutboxItem
 from ..privacy import hash_user
 from ..replies import Reply, split_text
 from .base import Backoff, Budget, ChannelStatus, FloodGuard, RateLimiter, RecentIds, RecentLangs, ServerContext, WebhookSpec, is_tap, secret_matches, setup_messaging, with_backoff
-
+from .outbox import ONCE, NotConnected, Resume
 from .telegram_order import DROP, RUN, Arrival, PerChatOrder
 from .telegram_updates import flood_lane, for_the_bot, lang_hint, strip_mention, well_typed
 
@@ -146,11 +148,57 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, NetworkError) and not isinstance(exc, BadRequest)
 
 
+def retryable_later(exc: BaseException) -> bool:
+    """For the courier, which tries again later itself: 5xx and network failures, and a 429 too (it reaches
+    the courier with its retry_after, see NO_WAIT). Forbidden (the citizen blocked the bot, or the bot left
+    the group) and BadRequest ("chat not found") are final."""
+    return isinstance(exc, (RetryAfter, NotConnected)) or _retryable(exc)
+
+
+NO_WAIT = "no-wait"  # rate_limit_args for a call whose 429 the caller handles: no retry inside Throttle
+
+
+class Throttle(AIORateLimiter):
+    """PTB's AIORateLimiter (Telegram's flood limits; a 429 waited out and retried up to max_retries times),
+    except for calls made with rate_limit_args=NO_WAIT: their 429 is raised at once, retry_after and all.
+
+    Why: the courier tries an official's reply again later, with the wait Telegram asked for, instead of
+    holding the delivery round (and the dashboard's "sent / queued") while AIORateLimiter sleeps. A
+    sentinel of our own, not 0 retries: PTB drops a falsy rate_limit_args before the limiter sees it."""
+
+    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):  # type: ignore[override]
+        if rate_limit_args != NO_WAIT:
+            return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+
+        async def once(*a: Any, **kw: Any) -> Any:
+            try:
+                return await callback(*a, **kw)
+            except RetryAfter as exc:  # AIORateLimiter retries RetryAfter only: carry it past its loop
+                raise _Raised(exc) from None
+
+        try:
+            return await super().process_request(once, args, kwargs, endpoint, data, None)
+        except _Raised as raised:
+            raise raised.exc from None
+
+
+class _Raised(Exception):
+    def __init__(self, exc: RetryAfter):
+        super().__init__(str(exc))
+        self.exc = exc
+
+
+async def send_part(bot: Bot, chat_id: int, part: Rendered, backoff: Backoff = SEND_BACKOFF, rate_limit_args: str | None = None) -> None:
+    """Send one rendered message, with retries on `backoff` (base.with_backoff)."""
+    limits = {} if rate_limit_args is None else {"rate_limit_args": rate_limit_args}
+    send = partial(bot.send_message, chat_id, part.html, parse_mode=ParseMode.HTML, reply_markup=part.markup, **limits)
+    await with_backoff(send, _retryable, backoff, "telegram sendMessage", logger=log)
+
+
 async def send_parts(bot: Bot, chat_id: int, parts: Iterable[Rendered]) -> None:
     """Send rendered messages in order, each with retries (base.with_backoff on SEND_BACKOFF)."""
     for part in parts:
-        send = partial(bot.send_message, chat_id, part.html, parse_mode=ParseMode.HTML, reply_markup=part.markup)
-        await with_backoff(send, _retryable, SEND_BACKOFF, "telegram sendMessage", logger=log)
+        await send_part(bot, chat_id, part)
 
 
 async def send_replies(bot: Bot, chat_id: int, replies: Iterable[Reply]) -> None:
@@ -175,13 +223,14 @@ def file_base_url(api_base: str) -> str:
 
 def build_application(settings: Settings, webhook: bool, order: PerChatOrder | None = None) -> Application:
     """A PTB Application on our settings: flood control by AIORateLimiter (429 retry_after honoured
-    up to 3 times), per-chat ordered concurrency (`order`), and no Updater in webhook mode."""
+    up to 3 times, except for the courier's sends: Throttle), per-chat ordered concurrency (`order`), and
+    no Updater in webhook mode."""
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_token)
         .base_url(settings.telegram_api_base)
         .base_file_url(file_base_url(settings.telegram_api_base))
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(Throttle(max_retries=3))
         .concurrent_updates(order or PerChatOrder())
     )
     if webhook:
@@ -199,6 +248,7 @@ class TelegramChannel:
         self.order = PerChatOrder(self._triage)
         self.application = build_application(ctx.settings, webhook=secret is not None, order=self.order)
         self._langs = RecentLangs()  # by Telegram user id
+        self._resume = Resume()  # outbox items that failed half-way (bot.channels.outbox)
         self._add_handlers()
 
     @property
@@ -235,6 +285,9 @@ class TelegramChannel:
             log.error("telegram channel could not start (%s: %s); the other channels keep running", type(exc).__name__, self._scrub(str(exc)))
             self.ctx.report(ChannelStatus(CHANNEL, False, "error", "Telegram rejected the token or was unreachable at start; see the log"))
             await self.stop(_app)
+            return
+        if self.ctx.courier is not None:  # officials' replies, "tell me" answers and officials' group notices
+            self.ctx.courier.register(CHANNEL, Sender(self.deliver, retryable_later, self._describe))
 
     async def stop(self, _app: web.Application) -> None:
         """Stop fetching and finish the updates in flight (their answers are sent before the engine drains)."""
@@ -267,6 +320,24 @@ class TelegramChannel:
             if secret:
                 text = text.replace(secret, "***")
         return text
+
+    # -- the courier's sends (bot.handover.courier) ------------------------------------------------------------
+    async def deliver(self, item: OutboxItem, replies: list[Reply]) -> None:
+        """Send an outbox item to its chat (a citizen's, or an officials' group for a notice): rendered as
+        every answer is, each message tried once (the courier retries), after whatever the chat is being
+        answered now (its turn in PerChatOrder), so a reply never lands between the parts of another."""
+        if not self.application.running:
+            raise NotConnected("telegram is not connected")
+        chat_id = int(item.address or "")  # ValueError (final): not a chat id
+        async with self.order.hold(chat_id):
+            send = partial(send_part, self.bot, chat_id, backoff=ONCE, rate_limit_args=NO_WAIT)
+            await self._resume.send(item.id, render(replies), send)
+
+    def _describe(self, exc: BaseException) -> str:
+        """What the official's "failed" says (and the log): the error, never the token or a chat id."""
+        if isinstance(exc, TelegramError):
+            return f"{type(exc).__name__}: {self._scrub(str(exc))}"[:200]
+        return type(exc).__name__
 
     # -- webhook route -----------------------------------------------------------------------------------------
     async def receive(self, request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -69,6 +70,12 @@ class PerChatOrder(BaseUpdateProcessor):
         self._chats = KeyedLock()
         self._running = asyncio.Semaphore(running)
         self._arrivals: dict[int, Arrival] = {}
+
+    def hold(self, chat_id: int) -> AbstractAsyncContextManager[None]:
+        """Wait for the chat's turn and keep it, for a message sent from outside an update (an official's
+        reply): it goes out after what the chat is being answered now, never between its parts. No slot of
+        `running` is taken: this is a send, not an update's handling."""
+        return self._chats.hold(chat_id)
 
     def arrival(self, update: Update) -> Arrival | None:
         """What `triage` decided about `update`, while it is being handled."""

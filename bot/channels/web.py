@@ -5,6 +5,8 @@ Routes (all registered by `setup`):
     GET  /               the chat page (web_static/index.html)
     GET  /web/<file>     its assets (app.js, style.css, icon.svg), served from memory
     POST /api/chat       the conversation
+    GET  /api/chat/pending?session=<id>   what arrived for the session since (officials' replies, answers
+                         the citizen asked to be told): 200 {"replies": [...]}, each handed over once
 
 The page is for older citizens on cheap phones and weak networks, so it needs no internet beyond this
 server: no CDN, no web fonts, no inline script (a strict Content-Security-Policy, from bot/httpsec.py,
@@ -34,10 +36,19 @@ typed text: walking a guide is many quick taps) or one client address starts mor
 NEW_SESSIONS allows (a client making a session per request would escape the per-session limit), 500 when
 the engine fails. 429 and 500 also carry "replies" with the bot's polite text from content/messages.yaml,
 so the page shows them like any other message.
+
+GET /api/chat/pending answers the same reply objects (without "lang"): the courier's rendering of the
+session's queued outbox items (bot.handover), marked sent as they are handed over, so a second look gets
+nothing. The web chat registers no Sender with the courier: its items wait for the page, which asks when it
+loads and every 20 s while the tab is visible. A bad session is 400 as above; with asking an official off
+the answer is {"replies": []}. The page polls, so its budget is its own (POLL_RATE per session, and
+POLL_ADDRESS_RATE per client address, which sessions made up per request cannot escape): 429 with
+Retry-After beyond it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -50,8 +61,11 @@ from aiohttp import web
 
 from .. import jsonbody
 from ..engine import Incoming
+from ..handover.courier import Render
+from ..handover.store import TicketStore
 from ..httpsec import secure
 from ..jsonbody import RequestError as ApiError
+from ..privacy import hash_user
 from ..replies import MAX_ACTION_BYTES, Button, Reply
 from .base import Budget, ChannelStatus, RateLimiter, RecentLangs, ServerContext, is_tap
 
@@ -70,6 +84,11 @@ RATE, PER = 12, 30.0  # typed messages per session; taps (actions, start links) 
 # so that no per-session limit ever applies and every request writes a state row, gets 200, then one every
 # 18 s (about 5,000 a day, instead of hundreds a second).
 NEW_SESSIONS, NEW_SESSIONS_PER = 200, 3600.0
+# GET /api/chat/pending: the page asks every 20 s while visible, and when it loads or becomes visible again.
+# Per session 10 at once, then one every 6 s; per client address 600 a minute, which 100 open tabs behind a
+# ward centre's Wi-Fi (300 a minute) never reach and a script inventing a session per request does.
+POLL_RATE, POLL_PER = 10, 60.0
+POLL_ADDRESS_RATE, POLL_ADDRESS_PER = 600, 60.0
 STATIC_DIR = Path(__file__).resolve().parent / "web_static"
 ASSET_PREFIX = "/web/"
 VERSION_MARK = "__ASSET_VERSION__"
@@ -127,13 +146,18 @@ async def read_json(request: web.Request, limit: int = MAX_BODY) -> Any:
     return await jsonbody.read_json(request, limit)
 
 
+def parse_session(session: Any) -> str:
+    """The page's session id, or ApiError 400."""
+    if not isinstance(session, str) or not SESSION.fullmatch(session):
+        raise ApiError(400, "session must be 8 to 64 characters of letters, digits, '-' or '_'")
+    return session
+
+
 def parse_incoming(body: Any) -> Incoming:
     """Validate the request body into an Incoming, or say exactly what is wrong."""
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object")
-    session = body.get("session")
-    if not isinstance(session, str) or not SESSION.fullmatch(session):
-        raise ApiError(400, "session must be 8 to 64 characters of letters, digits, '-' or '_'")
+    session = parse_session(body.get("session"))
     given = {key: body[key] for key in ("text", "action", "start") if body.get(key) is not None}
     if len(given) != 1:
         raise ApiError(400, "send exactly one of 'text', 'action' or 'start'")
@@ -178,6 +202,8 @@ class WebChat:
         self.budget = budget or Budget(RateLimiter(RATE, PER))
         self.langs = RecentLangs(50_000)  # the last reply language per session, for 429 and 500 answers
         self.new_sessions = RateLimiter(NEW_SESSIONS, NEW_SESSIONS_PER)  # per client address
+        self.polls = RateLimiter(POLL_RATE, POLL_PER)  # GET /api/chat/pending, per session
+        self.poll_addresses = RateLimiter(POLL_ADDRESS_RATE, POLL_ADDRESS_PER)  # and per client address
 
     async def index(self, request: web.Request) -> web.Response:
         return _serve(request, self.assets["index.html"])
@@ -208,6 +234,37 @@ class WebChat:
         self.langs.remember(session, lang)
         return _json({"replies": [reply_json(r) for r in outcome.replies], "lang": lang})
 
+    async def pending(self, request: web.Request) -> web.Response:
+        """GET /api/chat/pending?session=<id>: the session's arrivals, each handed over once."""
+        try:
+            session = parse_session(request.query.get("session"))
+        except ApiError as exc:
+            return _json({"error": exc.message}, exc.status)
+        for limiter, key in ((self.polls, session), (self.poll_addresses, request.remote or "unknown")):
+            if not limiter.allow(key):
+                return _json({"error": "asking too often, please wait"}, 429, {"Retry-After": str(limiter.retry_after())})
+        tickets, courier = self.ctx.tickets, self.ctx.courier
+        if tickets is None or courier is None:
+            return _json({"replies": []})
+        user = hash_user(self.ctx.settings.salt, CHANNEL, session)
+        replies = await asyncio.to_thread(self._arrivals, tickets, courier.render, user)
+        await courier.shown(user, replies)
+        return _json({"replies": [reply_json(r) for r in replies]})
+
+    @staticmethod
+    def _arrivals(tickets: TicketStore, render: Render, user: str) -> list[Reply]:
+        """The replies of the user's queued items (marked sent by `pending`), in the order they were queued.
+        An item that cannot be rendered (a bug) is marked failed, so the official sees it, and the others
+        are still shown."""
+        replies: list[Reply] = []
+        for item in tickets.pending(user):
+            try:
+                replies.extend(render(item))
+            except Exception as exc:  # noqa: BLE001 - one broken item must not hide the rest
+                log.error("web chat: outbox item %d could not be shown: %s\n%s", item.id, type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+                tickets.failed(item.id, f"could not be shown ({type(exc).__name__})")
+        return replies
+
     def _is_new(self, session: str) -> bool:
         """A session not answered lately: the table of last reply languages is the bounded record of the
         sessions served (in memory, so a client creating sessions costs no database read to spot)."""
@@ -229,4 +286,5 @@ def setup(app: web.Application, ctx: ServerContext) -> ChannelStatus:
     app.router.add_get("/", chat.index)
     app.router.add_get(ASSET_PREFIX + "{name}", chat.asset)
     app.router.add_post("/api/chat", chat.chat)
+    app.router.add_get("/api/chat/pending", chat.pending)
     return ChannelStatus("web", True, "page", "")

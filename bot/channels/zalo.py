@@ -39,9 +39,12 @@ from aiohttp import web
 
 from .. import jsonbody
 from ..engine import Incoming
+from ..handover.courier import Sender
+from ..handover.store import OutboxItem
 from ..privacy import hash_user
 from ..replies import Reply, numbered_text, split_text
 from .base import Backoff, Budget, ChannelStatus, FloodGuard, KeyedLock, RateLimiter, RecentIds, RecentLangs, ServerContext, WebhookSpec, is_option_number, secret_matches, setup_messaging, with_backoff
+from .outbox import ONCE, NotConnected, Resume
 
 log = logging.getLogger("digiguide.zalo")
 
@@ -254,6 +257,11 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, ZaloError) and exc.retryable
 
 
+def retryable_later(exc: BaseException) -> bool:
+    """For the courier: what ZaloError.retryable accepts, and the channel not being connected right now."""
+    return isinstance(exc, NotConnected) or _retryable(exc)
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, ZaloError):
         return f"error_code={exc.error_code} description={exc.description}"
@@ -277,6 +285,7 @@ class ZaloChannel:
         self._langs = RecentLangs()
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
+        self._resume = Resume()  # outbox items that failed half-way (bot.channels.outbox)
 
     @property
     def webhook(self) -> bool:
@@ -302,6 +311,8 @@ class ZaloChannel:
         self.running = True
         if not self.webhook:
             self._poller = asyncio.create_task(self._poll(), name="zalo-poll")
+        if self.ctx.courier is not None:  # officials' replies and "tell me" answers
+            self.ctx.courier.register(CHANNEL, Sender(self.deliver, retryable_later, _describe))
 
     async def stop(self, _app: web.Application) -> None:
         """Stop fetching, then finish the updates in flight (before the server drains the engine)."""
@@ -432,9 +443,27 @@ class ZaloChannel:
     async def send_replies(self, chat_id: str, replies: Iterable[Reply], lang: str = "vi") -> None:
         """Render (numbered options, <= 2000 per message) and send in order, each message with backoff on
         429/5xx. Callers hold the chat's lock, so two answers to one chat never interleave."""
-        hint = self.ctx.service.kb.message("numbered_hint", lang)
-        for text in render(replies, hint):
-            await with_backoff(partial(self.api.send_message, chat_id, text), _retryable, self.send_backoff, "zalo sendMessage", _describe, log)
+        for text in self.texts(replies, lang):
+            await self.send_text(chat_id, text)
+
+    def texts(self, replies: Iterable[Reply], lang: str = "vi") -> list[str]:
+        """The messages `replies` make on Zalo: options numbered, cut to 2000 characters."""
+        return render(replies, self.ctx.service.kb.message("numbered_hint", lang))
+
+    async def send_text(self, chat_id: str, text: str, backoff: Backoff | None = None) -> None:
+        """One message, with retries on `backoff` (the channel's send_backoff unless given)."""
+        send = partial(self.api.send_message, chat_id, text)
+        await with_backoff(send, _retryable, backoff or self.send_backoff, "zalo sendMessage", _describe, log)
+
+    async def deliver(self, item: OutboxItem, replies: list[Reply]) -> None:
+        """Send an outbox item (the courier's: an official's reply, a "tell me" answer) to its chat, as every
+        answer is rendered, each message tried once (the courier retries), holding the chat's lock like an
+        answer does, so it never lands between the parts of another."""
+        if not self.running:
+            raise NotConnected("zalo is not connected")
+        chat_id = item.address or ""
+        async with self._chats.hold(chat_id):
+            await self._resume.send(item.id, self.texts(replies, item.lang), partial(self.send_text, chat_id, backoff=ONCE))
 
 
 ZALO = web.AppKey("zalo", ZaloChannel)

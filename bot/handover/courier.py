@@ -47,13 +47,17 @@ class Sender:
 
 
 Render = Callable[[OutboxItem], list[Reply]]
+Remember = Callable[[str, tuple[str, ...]], Awaitable[None]]
 
 
 class Courier:
-    def __init__(self, store: TicketStore, render: Render, clock=time.time):
+    def __init__(self, store: TicketStore, render: Render, clock=time.time, remember: Remember | None = None):
+        """`remember(user, actions)`: what a delivered reply's buttons were, so that a number the citizen
+        types next picks among them (ChatService.remember_options)."""
         self.store = store
         self.render = render  # the replies for an item, on the content of the moment (bot.handover.flow)
         self.clock = clock
+        self.remember = remember
         self.senders: dict[str, Sender] = {}
         self._kick = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -128,8 +132,9 @@ class Courier:
         if item.address is None:
             await asyncio.to_thread(self.store.failed, item.id, "address could not be opened")
             return
+        replies = self.render(item)
         try:
-            await sender.send(item, self.render(item))
+            await sender.send(item, replies)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -143,3 +148,10 @@ class Courier:
                 await asyncio.to_thread(self.store.failed, item.id, what)
             return
         await asyncio.to_thread(self.store.delivered, item.id)
+        await self.shown(item.user, replies)
+
+    async def shown(self, user: str | None, replies: list[Reply]) -> None:
+        """The citizen now sees `replies`: their buttons are the options a typed number picks."""
+        actions = tuple(b.action for r in replies for b in r.flat_buttons)
+        if self.remember is not None and user and actions:
+            await self.remember(user, actions)

@@ -5,6 +5,9 @@
  * (textContent, createTextNode), never parsed as HTML: a typed "<img onerror=...>" stays text. Web
  * addresses and phone numbers in the bot's words become links built the same way (createElement).
  * The engine decides everything; this file only sends what the citizen did and shows the replies.
+ * What arrives later (an official's reply to the citizen's question, an answer they asked to be told) is
+ * fetched from /api/chat/pending: when the page opens on a session it had before, and every 20 s while the
+ * tab is visible (not at all while it is hidden: a phone's data and battery are the citizen's).
  */
 "use strict";
 
@@ -15,6 +18,9 @@
   var START_RE = /^[A-Za-z0-9_-]{1,64}$/;
   var URL_RE = /https?:\/\/[^\s<>"'“”‘’]+/g;
   var TIMEOUT_MS = 20000;
+  var POLL_MS = 20000;  // a look for arrivals while the tab is visible
+  var POLL_BUSY_MS = 2000;  // a look put off while a message is on its way
+  var POLL_MAX_MS = 300000;  // after failures the looks space out (doubling), up to 5 minutes
 
   // Phone numbers as the content writes them, made tap-to-call. Linked wherever they appear: 1800/1900
   // lines ("1900 0368", "19006769", "1900 54 54 54") and numbers of 10 or 11 digits starting with 0 or +84
@@ -70,6 +76,7 @@
 
   var page = {};
   var state = { lang: "vi", busy: false, session: "" };
+  var poll = { timer: 0, failures: 0, inFlight: false };
 
   // -- storage and session ------------------------------------------------------------------------------
   function storageGet(key) {
@@ -312,6 +319,59 @@
     else reveal(items[0], fromButton);
   }
 
+  // -- arrivals (GET /api/chat/pending) ------------------------------------------------------------------
+  async function getPending() {
+    var controller = typeof AbortController === "function" ? new AbortController() : null;
+    var timer = controller ? setTimeout(function () { controller.abort(); }, TIMEOUT_MS) : 0;
+    try {
+      var response = await fetch("/api/chat/pending?session=" + encodeURIComponent(state.session), {
+        cache: "no-store",
+        credentials: "same-origin",
+        signal: controller ? controller.signal : undefined
+      });
+      var data = await response.json().catch(function () { return null; });
+      return response.ok && data && Array.isArray(data.replies) ? data.replies : null;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function schedulePoll(ms) {
+    clearTimeout(poll.timer);
+    poll.timer = document.visibilityState === "hidden" ? 0 : setTimeout(checkArrivals, ms);
+  }
+
+  /** Look for arrivals and show them as the bot's messages (their text names who wrote them). */
+  async function checkArrivals() {
+    clearTimeout(poll.timer);
+    poll.timer = 0;
+    if (poll.inFlight || document.visibilityState === "hidden") return;  // a visible tab starts again
+    if (state.busy) { schedulePoll(POLL_BUSY_MS); return; }
+    poll.inFlight = true;
+    var replies = null;
+    try { replies = await getPending(); } catch (e) { replies = null; }
+    poll.inFlight = false;
+    if (replies) {
+      poll.failures = 0;
+      var items = replies.map(function (reply) {
+        return addBot(String(reply && reply.text || ""), rowsOf(reply || {}));
+      });
+      if (items.length) reveal(items[0], false);
+    } else {
+      poll.failures = Math.min(poll.failures + 1, 4);
+    }
+    schedulePoll(Math.min(POLL_MS * Math.pow(2, poll.failures), POLL_MAX_MS));
+  }
+
+  function onVisibility() {
+    if (document.visibilityState === "hidden") {
+      clearTimeout(poll.timer);
+      poll.timer = 0;
+    } else {
+      checkArrivals();  // back on the page: what came meanwhile, at once
+    }
+  }
+
   function startPayload() {
     var params = new URLSearchParams(window.location.search);
     var payload = params.get("start") || "";
@@ -325,6 +385,7 @@
   function init() {
     ["main", "log", "typing", "composer", "q", "hotline", "lang"].forEach(function (id) { page[id] = document.getElementById(id); });
     page.app = document.querySelector(".app");
+    var returning = SESSION_RE.test(storageGet(SESSION_KEY) || "");  // a session that may have arrivals
     state.session = sessionId();
     applyLang(storageGet(LANG_KEY) === "en" ? "en" : "vi");
 
@@ -339,7 +400,11 @@
     page.lang.addEventListener("click", function () {
       send({ action: UI[state.lang].switchAction }, page.lang.textContent, true);
     });
-    send({ start: startPayload() }, "", false);
+    document.addEventListener("visibilitychange", onVisibility);
+    send({ start: startPayload() }, "", false).then(function () {
+      if (returning) checkArrivals();  // after the welcome, so what arrived is the last thing on the screen
+      else schedulePoll(POLL_MS);
+    });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
