@@ -81,7 +81,7 @@ async def test_start_without_payload_shows_welcome_menu_and_sets_commands(pollin
     assert sent["parse_mode"] == "HTML"
     assert sent["text"] == esc(kb.message("welcome", "vi"))
     assert actions(sent)[: len(kb.topics) + 1] == ["c", *(f"t:{t}" for t in kb.topics)]  # common tasks, then topics
-    assert [c["command"] for c in fake.commands[""]] == ["start", "help", "menu", "lang"]
+    assert [c["command"] for c in fake.commands[""]] == ["start", "help", "menu", "lang", "canbo"]
     assert fake.commands["en"][1]["description"] == "How to use DigiGuide"
     assert fake.requests("deleteWebhook"), "polling starts by making sure no webhook is set"
 

@@ -89,12 +89,14 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("help", "Cách dùng DigiGuide"),
         ("menu", "Danh mục chủ đề"),
         ("lang", "Đổi ngôn ngữ: /lang vi hoặc /lang en"),
+        ("canbo", "Hỏi cán bộ xã/phường khi bot chưa trả lời được"),
     ],
     "en": [
         ("start", "Start and see the topics"),
         ("help", "How to use DigiGuide"),
         ("menu", "Topic menu"),
         ("lang", "Change language: /lang vi or /lang en"),
+        ("canbo", "Ask a commune/ward official when the bot cannot help"),
     ],
 }
 HANDLED_COMMANDS = frozenset(name for name, _ in COMMANDS["vi"])  # answered in groups without a mention too
