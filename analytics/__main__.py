@@ -1,4 +1,4 @@
-"""`python -m analytics {report,export,mark,unmark,purge,groups,demo}`: what officials and operators run against the event store.
+"""`python -m analytics {report,export,mark,unmark,purge,groups,tickets,demo}`: what officials and operators run against the event store.
 
     python -m analytics report [--since DATE] [--until DATE] [--channel C] [--topic T] [--ward W] [--source S]
                                [--format table|csv|json] [--db PATH]
@@ -9,6 +9,8 @@
     python -m analytics purge --older-than DAYS [--vacuum] [--db PATH]
     python -m analytics groups [--since DATE] [--until DATE] [--ward W] [--format table|csv|json] [--db PATH] [--content DIR]
                                                                # results per working group and ward
+    python -m analytics tickets [--since DATE] [--until DATE] [--ward W] [--format table|csv|json] [--db PATH] [--content DIR]
+                                                               # questions handed over to officials (tickets_report.py)
     python -m analytics demo [--db PATH] [--force] [--content DIR]
                                                                # fill a fresh database with generated data
     python -m analytics users add NAME --role admin|editor|viewer [--ward WARD_ID ...] | list | role NAME --role R [--ward ...] | disable NAME | enable NAME | reset NAME
@@ -328,6 +330,25 @@ def _salt_for(path: Path) -> str:
     return os.environ.get("DIGIGUIDE_SALT", "").strip() or load_or_create_secret(path.parent / "salt")
 
 
+def cmd_tickets(args: argparse.Namespace) -> int:
+    """Questions handed over to officials: per ward, topic and channel (analytics/tickets_report.py)."""
+    from . import tickets_report as tr
+
+    hours = _load_content(args.content).office_hours
+    db = _open_existing(args.db)
+    try:
+        fig = tr.figures(db.conn, hours, since=args.since, until=args.until, wards=[args.ward] if args.ward is not None else None)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        db.conn.close()
+    if args.format == "json":
+        print(tr.as_json(fig))
+    else:
+        sys.stdout.write(tr.as_csv(fig) if args.format == "csv" else tr.as_table(fig))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Fill a fresh database with generated data (analytics/demo.py), and say how to open the dashboard."""
     from . import demo
@@ -397,6 +418,15 @@ def build_parser() -> argparse.ArgumentParser:
     groups.add_argument("--db", type=Path, help=db_help)
     groups.add_argument("--content", type=Path, metavar="DIR", help="content folder, for the groups and guides (default: DIGIGUIDE_CONTENT)")
     groups.set_defaults(func=cmd_groups)
+
+    tickets = sub.add_parser("tickets", help="questions handed over to officials: per ward, topic and channel, time to answer, in time")
+    tickets.add_argument("--since", type=_day, metavar="DATE", help="first Vietnam day the questions were sent, YYYY-MM-DD (inclusive)")
+    tickets.add_argument("--until", type=_day, metavar="DATE", help="last Vietnam day, YYYY-MM-DD (inclusive)")
+    tickets.add_argument("--ward", metavar="WARD_ID", help="only this ward's questions (locality.yaml's ward id; \"\" for none)")
+    tickets.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    tickets.add_argument("--db", type=Path, help=db_help)
+    tickets.add_argument("--content", type=Path, metavar="DIR", help="content folder, for the office hours (default: DIGIGUIDE_CONTENT)")
+    tickets.set_defaults(func=cmd_tickets)
 
     demo = sub.add_parser("demo", help="fill a fresh database with realistic generated data, to explore the dashboard")
     demo.add_argument("--db", type=Path, help=db_help)

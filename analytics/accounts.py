@@ -79,7 +79,9 @@ TOKEN_PREFIX = "dg_"
 TOKEN_SHOWN = 10  # characters of a token kept in clear for lists ("dg_" and 7 random ones)
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
 WARD_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-RESERVED_NAMES = frozenset({"cli", "system", "bootstrap", "admin-token"})  # actors in the audit log that are not accounts (admin-token: the operator's token login)
+# actors in the audit log that are not accounts (admin-token: the operator's token login), and "citizen":
+# how a ticket's conversation names the citizen (bot.handover.store), so no official can pass for one
+RESERVED_NAMES = frozenset({"cli", "system", "bootstrap", "admin-token", "citizen"})
 SECRET_KEYS = frozenset({"password", "one_time_password", "otp", "token", "secret", "cookie", "csrf"})
 
 Kind = Literal["account", "token"]

@@ -136,6 +136,10 @@ POSTS += ["/dashboard/first-admin", "/dashboard/password"] + [f"/dashboard/accou
 PAGES += [f"/dashboard/content{p}" for p in ("", "/new", "/locality", "/history", "/faq/eid-levels")]
 DATA += [f"/dashboard/api/content/{p}" for p in ("entries", "locality", "prefill", "revisions", "revisions/1", "faq/eid-levels")]
 POSTS += [f"/dashboard/api/content/{p}" for p in ("check", "preview", "try", "impact", "faq", "faq/eid-levels/retire", "faq/eid-levels/restore", "revisions/1/revert")]
+# analytics/web/tickets.py (questions to officials)
+PAGES += ["/dashboard/tickets", "/dashboard/tickets?status=closed"]
+DATA += ["/dashboard/tickets/export/summary.csv", "/dashboard/api/tickets", "/dashboard/api/tickets?status=answered", "/dashboard/api/tickets/1"]
+POSTS += [f"/dashboard/{api}tickets/1/{action}" for api in ("", "api/") for action in ("take", "reply", "close")]
 
 
 async def test_every_route_needs_a_session(client):
@@ -165,6 +169,7 @@ async def test_every_route_needs_a_session(client):
             concrete = path.replace("{name}", "totals").replace("{tail:.*}", "nope").replace("{tail}", "nope")
             concrete = concrete.replace("{group}", "tdp-phuc-yen-5").replace("{guide}", "eid-activate").replace("{section}", "groups").replace("{font}", "DejaVuSans")
             concrete = concrete.replace("{kind}", "faq").replace("{id}", "eid-levels").replace("{rev}", "1")
+            concrete = concrete.replace("{ticket}", "1").replace("{table}", "summary")
             assert concrete in covered or concrete.replace("totals", "x") in covered, path
     # what stays public: the login form and the static files (code, no data)
     assert (await client.get("/dashboard/login")).status == 200

@@ -31,7 +31,7 @@ from webutil import make_app
 
 ROOT = Path(__file__).resolve().parent.parent
 ANALYTICS = ROOT / "analytics"
-PAGES = ("overview", "weekly", "groups", "poster_pages", "login", "accounts_page", "audit_page")
+PAGES = ("overview", "weekly", "groups", "poster_pages", "login", "accounts_page", "audit_page", "tickets")
 TOKENS = {
     "viewer-token": Principal("an", "viewer", ("phuc-yen",), kind="token"),
     "editor-token": Principal("binh", "editor", kind="token"),
@@ -181,7 +181,7 @@ def test_no_html_in_python_strings():
 
 
 def test_every_word_in_both_languages():
-    for table in (words.T, words.GROUPS):
+    for table in (words.T, words.GROUPS, words.TICKETS):
         assert set(table) == set(words.LANGS)
         assert set(table["vi"]) == set(table["en"])
         assert all(value.strip() for lang in words.LANGS for value in table[lang].values())

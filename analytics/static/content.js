@@ -420,6 +420,7 @@
   function publish() {
     var extra = { version: D.version };
     if (D.prefill && D.prefill.resolves && D.prefill.resolves.length) extra.resolves = D.prefill.resolves;
+    if (D.prefill && D.prefill.ticket) extra.ticket = D.prefill.ticket;  // an official's question: recorded as turned into content
     var body = draftBody(extra), entry = body.entry;
     busy(true);
     status(T.publishing);
@@ -438,6 +439,7 @@
       if (D.prefill) {
         D.prefill = null;
         if ($("prefill-note")) $("prefill-note").remove();
+        if ($("prefill-answer")) $("prefill-answer").remove();
       }
       status(r.data.revisions.length ? fill(T.published, { version: D.version }) : T.nothing_changed);
       document.body.setAttribute("data-published", D.version);

@@ -8,6 +8,9 @@
     review.py        GET /dashboard/review, /dashboard/api/review (answers that need review, most asked first)
     content.py       GET /dashboard/content[/...] (the content editors' list, entry editor, locality, history)
     content_api.py   /dashboard/api/content/... (read, check, preview, try, impact, publish, revert: JSON)
+    tickets.py       GET /dashboard/tickets, .../export/<t>.csv, POST .../tickets/<id>/take|reply|close
+                     (the questions citizens handed over to officials, their answers, their figures)
+    tickets_api.py   /dashboard/api/tickets[/<id>[/take|reply|close]] (the same as JSON)
     poster_pages.py  GET /dashboard/groups/<group>/poster(s)[.pdf], .../qr/<guide>.png, /dashboard/groups/fonts/<f>
     login.py         GET/POST /dashboard/login, /dashboard/first-admin, /dashboard/password
     accounts_page.py GET /dashboard/accounts, POST .../users[/disable|enable|reset], .../tokens[/revoke] (admins)
@@ -21,6 +24,8 @@
     formatting.py    numbers, dates, titles, CSV;  forms.py  the filter form;  words.py  the words (vi, en)
     outreach.py      what the working groups' pages share
     content_desk.py  what the content pages and API share: the repo, the history, publish-then-reload
+    ticket_desk.py   what the tickets page, its API and the content editor share: a ticket the caller may
+                     see, the queue's views, take / reply / close, a ticket's draft for the editor
 
 Pages import the shared modules, never each other. docs/dashboard.md says how to add a page.
 """
@@ -31,7 +36,7 @@ from aiohttp import web
 
 from bot.channels.base import ServerContext
 
-from . import accounts_page, audit_page, auth, content, content_api, groups, login, overview, poster_pages, review, static, templating, weekly
+from . import accounts_page, audit_page, auth, content, content_api, groups, login, overview, poster_pages, review, static, templating, tickets, tickets_api, weekly
 from .auth import Principal, current_principal, require
 from .common import DASHBOARD, Dashboard
 
@@ -50,6 +55,8 @@ def setup(app: web.Application, ctx: ServerContext) -> Dashboard:
     review.setup(app, dash)
     content.setup(app, dash)  # the content editors' pages (issue 11, section 2)
     content_api.setup(app, dash)  # ... and their JSON API
+    tickets.setup(app, dash)  # the questions citizens handed over to officials (issue 12)
+    tickets_api.setup(app, dash)  # ... and their JSON API
     poster_pages.setup(app)
     accounts_page.setup(app, dash)  # admins only: the top bar shows them to admins
     audit_page.setup(app, dash)

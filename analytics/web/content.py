@@ -8,6 +8,10 @@
                                               &resolves=<key>...: opened with an inbox question added as a
                                               phrasing; publishing marks those inbox keys resolved
     GET /dashboard/content/new?kind=&question=&resolves=   a new entry, pre-filled from an inbox question
+    ...?ticket=<id> (both pages, instead of add / question)   pre-filled from an official's answered question
+                                              (analytics.web.ticket_desk): its text, and on a new entry the
+                                              official's last answer; publishing records the ticket as
+                                              turned into content
     GET /dashboard/content/locality           hotlines, offices, wards and working groups (content_locality.html)
     GET /dashboard/content/history            every revision, newest first, with its diff and Revert
 
@@ -31,6 +35,7 @@ from bot.content_edit import NotFound
 from bot.content_edit.repo import REVIEW_STATES
 
 from ..store import VIETNAM
+from . import ticket_desk
 from .auth import Principal, require
 from .common import CSRF, DASHBOARD, PREFIX, Dashboard, NavPage, request_lang
 from .content_desk import KINDS, MAX_QUESTION, BadRequest, desk
@@ -67,8 +72,17 @@ def script_data(request: web.Request, who: Principal, **values: Any) -> dict[str
     }
 
 
-def inbox_keys(request: web.Request) -> list[str]:
-    return [k for k in request.query.getall("resolves", []) if k.strip() and len(k) <= 500][:URL_RESOLVES]
+def inbox_keys(request: web.Request, source: ticket_desk.TicketDraft | None = None) -> list[str]:
+    """The inbox keys the link carries, and the key of the ticket's question (its cluster is answered too)."""
+    keys = [k for k in request.query.getall("resolves", []) if k.strip() and len(k) <= 500][:URL_RESOLVES]
+    if source is not None and source.question_key and source.question_key not in keys:
+        keys.append(source.question_key)
+    return keys
+
+
+def ticket_prefill(source: ticket_desk.TicketDraft | None) -> dict[str, Any]:
+    """The ticket's part of the pre-fill: its id (sent back with the publish), code and the official's answer."""
+    return source.to_prefill() if source is not None else {}
 
 
 def today() -> str:
@@ -124,6 +138,9 @@ async def entry_page(request: web.Request, who: Principal) -> web.Response:
     kind, entry_id = request.match_info["kind"], request.match_info["id"]
     c = CONTENT[request_lang(request)]
     added = request.query.get("add", "").strip()[:MAX_QUESTION]
+    source = await ticket_desk.draft(dash, who, request.query.get("ticket")) if request.query.get("ticket") else None
+    if source is not None:
+        added = source.question[:MAX_QUESTION]
 
     def read() -> dict[str, Any]:
         try:
@@ -146,7 +163,7 @@ async def entry_page(request: web.Request, who: Principal) -> web.Response:
             filled = None
         if filled is not None:
             found["entry"] = filled["entry"]
-            prefill = {"question": filled["question"], "lang": filled["lang"], "resolves": inbox_keys(request), "new": False}
+            prefill = {"question": filled["question"], "lang": filled["lang"], "resolves": inbox_keys(request, source), "new": False, **ticket_prefill(source)}
     return entry_view(request, who, kind, entry_id, found, prefill)
 
 
@@ -155,15 +172,18 @@ async def new_page(request: web.Request, who: Principal) -> web.Response:
     dash, d = request.app[DASHBOARD], desk(request.app)
     kind = request.query.get("kind") if request.query.get("kind") in KINDS else "faq"
     question = request.query.get("question", "").strip()[:MAX_QUESTION]
+    source = await ticket_desk.draft(dash, who, request.query.get("ticket")) if request.query.get("ticket") else None
+    if source is not None:
+        question = source.question[:MAX_QUESTION]
     entry, prefill = blank(kind), None
     if question and kind == "faq":
         try:
-            filled = await dash.in_thread(lambda: d.prefill(question, None, kind))
+            filled = await dash.in_thread(lambda: d.prefill(question, None, kind, source.answer if source else None))
         except BadRequest:
             filled = None
         if filled is not None:
             entry = filled["entry"]
-            prefill = {"question": filled["question"], "lang": filled["lang"], "resolves": inbox_keys(request), "new": True}
+            prefill = {"question": filled["question"], "lang": filled["lang"], "resolves": inbox_keys(request, source), "new": True, **ticket_prefill(source)}
     found = {"entry": entry, "version": d.repo.version(), "file": None, "retired": False}
     return entry_view(request, who, kind, None, found, prefill)
 

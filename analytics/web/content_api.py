@@ -2,11 +2,12 @@
 
     GET  /dashboard/api/content/entries?q=&topic=&review=&kind=   list and search (review: ok|due|expired|retired)
     GET  /dashboard/api/content/<kind>/<id>[?retired=1]  -> {"entry", "version", "file", "retired"}; 404
-    PUT  /dashboard/api/content/<kind>/<id>  {"entry", "version", "resolves"?}
+    PUT  /dashboard/api/content/<kind>/<id>  {"entry", "version", "resolves"?, "ticket"?}
          -> 200 {"version", "revisions", "reloaded"}: written, the bot reloaded (it answers from it at once),
             a revision and an audit row; `resolves` (inbox cluster keys) marked resolved with this entry
          -> 422 {"problems": [{file, line, message, field}]}  -> 409 {"error", "version": current}
-    POST /dashboard/api/content/<kind>  {"entry", "version", "resolves"?}  creates: 201 {"id", "version", ...}
+    POST /dashboard/api/content/<kind>  {"entry", "version", "resolves"?, "ticket"?}  creates: 201 {"id", "version", ...}
+         ("ticket": the official's question it came from, recorded as turned into content)
     POST /dashboard/api/content/<kind>/<id>/retire | /restore  {"version"}
     POST /dashboard/api/content/check    {"kind", "id"?, "entry"} -> 200 {"ok", "problems", "version"}
     POST /dashboard/api/content/preview  {"kind", "id"?, "entry"?, "lang"?} -> {"telegram", "zalo", "web", "lang"}
@@ -18,6 +19,7 @@
     GET  /dashboard/api/content/revisions/<n>            one, with the entry's YAML before and after
     POST /dashboard/api/content/revisions/<n>/revert     -> 200 {"version", ...} | 409 (changed since) | 422
     GET  /dashboard/api/content/prefill?question=&entry=&kind=   the editor pre-filled from an inbox question
+                                            (?ticket=<id> instead of question: an answered ticket's, with its answer)
 
 `<kind>` is faq or guide; "id" null (or absent) in check/preview/try/impact means a new entry, whose id is
 in its keys. Reading is for every role; everything that runs a draft or writes is for editors (403 for a
@@ -38,6 +40,7 @@ from bot import jsonbody
 from bot.content_edit import Conflict, Invalid, NotFound, RevisionNotFound, impact, preview, try_question
 from bot.content_edit.repo import REVIEW_STATES
 
+from . import ticket_desk
 from .auth import Principal, require
 from .common import DASHBOARD, PREFIX, Dashboard, json_error, secure
 from .content_desk import KINDS, BadRequest, Desk, EntryEdit, base_version, desk, lang_of, question_text, resolves
@@ -128,6 +131,19 @@ async def get_entry(request: web.Request, who: Principal) -> web.Response:
 
 # -- publishing ---------------------------------------------------------------------------------------------------
 
+async def from_ticket(request: web.Request, who: Principal, body: dict[str, Any], keys: list[str]) -> tuple[int | None, list[str]]:
+    """The body's "ticket": the official's question the edit comes from (publishing records it as turned
+    into content, and resolves the inbox group of its question, so the citizens waiting on it are told),
+    with `keys` plus that question's key; BadRequest for one the caller may not see (another ward's looks
+    like none at all)."""
+    if body.get("ticket") is None:
+        return None, keys
+    ticket = await ticket_desk.find(request.app[DASHBOARD], who, body["ticket"])
+    if ticket is None:
+        raise BadRequest("ticket: no such question to an official among your wards")
+    return ticket.id, [*keys, *([ticket.question_key] if ticket.question_key and ticket.question_key not in keys else [])]
+
+
 @require("editor", csrf=True)
 @answers
 async def put_entry(request: web.Request, who: Principal) -> web.Response:
@@ -135,7 +151,8 @@ async def put_entry(request: web.Request, who: Principal) -> web.Response:
     kind, entry_id = entry_key(request)
     body = await body_of(request)
     edit, version, keys = EntryEdit.parse(body, kind, entry_id), base_version(body), resolves(body)
-    published = await d.publish(who, version, edit.apply_to, f"{kind}:{entry_id}", keys=keys, entry_id=entry_id)
+    ticket, keys = await from_ticket(request, who, body, keys)
+    published = await d.publish(who, version, edit.apply_to, f"{kind}:{entry_id}", keys=keys, entry_id=entry_id, ticket=ticket)
     return ok({"version": published.version, "revisions": published.revisions, "reloaded": d.dash.kb.version == published.version})
 
 
@@ -147,7 +164,8 @@ async def create_entry(request: web.Request, who: Principal) -> web.Response:
     body = await body_of(request)
     edit, version, keys = EntryEdit.parse(body, kind, new=True), base_version(body), resolves(body)
     new_id = edit.shown_id
-    published = await d.publish(who, version, edit.apply_to, f"{kind}:{new_id}", keys=keys, entry_id=new_id)
+    ticket, keys = await from_ticket(request, who, body, keys)
+    published = await d.publish(who, version, edit.apply_to, f"{kind}:{new_id}", keys=keys, entry_id=new_id, ticket=ticket)
     return ok({"id": new_id, "version": published.version, "revisions": published.revisions, "reloaded": d.dash.kb.version == published.version}, 201)
 
 
@@ -319,7 +337,14 @@ async def revert_revision(request: web.Request, who: Principal) -> web.Response:
 async def prefill(request: web.Request, who: Principal) -> web.Response:
     dash, d = the(request)
     q = request.query
-    return ok(await dash.in_thread(lambda: d.prefill(q.get("question"), q.get("entry") or None, q.get("kind") or "faq")))
+    question, answer, source = q.get("question"), None, None
+    if q.get("ticket"):  # from an official's answered question: its text and the official's last answer
+        source = await ticket_desk.draft(dash, who, q["ticket"])
+        if source is None:
+            raise BadRequest("ticket: no such question to an official among your wards")
+        question, answer = source.question, source.answer
+    filled = await dash.in_thread(lambda: d.prefill(question, q.get("entry") or None, q.get("kind") or "faq", answer))
+    return ok({**filled, **(source.to_prefill() if source else {})})
 
 
 def setup(app: web.Application, dash: Dashboard) -> None:

@@ -11,7 +11,8 @@ retired or restored, locality values, a revert):
 2. `await ChatService.reload(content_dir)`, so the bot answers from the new content before the editor's
    request returns (the web chat, Telegram and Zalo use it at once);
 3. the audit row (analytics.accounts.audit: who, what, which entry, the revision ids);
-4. the inbox clusters the edit resolves (analytics.report.mark_cluster), then the cached inboxes dropped.
+4. the inbox clusters the edit resolves (analytics.report.mark_cluster), then the cached inboxes dropped;
+   and the official's question (a ticket) it was made from is recorded as turned into content.
 
 Matchers: a Matcher keeps a scratch array for each search, so it serves one thread at a time. The bot's
 own matcher belongs to its engine's thread (ChatService runs the engine on one worker) and is never used
@@ -191,22 +192,25 @@ class Desk:
                 self._validations.popitem(last=False)
         return result
 
-    def prefill(self, question: Any, entry_id: str | None, kind: str = "faq") -> dict[str, Any]:
+    def prefill(self, question: Any, entry_id: str | None, kind: str = "faq", answer: str | None = None) -> dict[str, Any]:
         """The editor's starting point for an inbox question (bot.content_edit.draft_from_question, on the
-        live content and its matcher), blocking. BadRequest for an empty question; NotFound."""
+        live content and its matcher), blocking; `answer`: an official's (from a ticket). BadRequest for an
+        empty question; NotFound."""
         text = question_text(question, "question")
         if kind not in KINDS:
             raise BadRequest(f"kind must be one of {', '.join(KINDS)}")
         kb = self.dash.kb
         try:
-            return self.matching(lambda matcher_of: draft_from_question(self.repo, kb, text, entry_id, kind, matcher=matcher_of(kb))).to_dict()
+            return self.matching(lambda matcher_of: draft_from_question(self.repo, kb, text, entry_id, kind, matcher=matcher_of(kb), answer=answer)).to_dict()
         except ValueError as exc:  # nothing but spaces and symbols (NotFound is a KeyError: it passes)
             raise BadRequest(str(exc)) from exc
 
     # -- publishing -----------------------------------------------------------------------------------------
-    async def publish(self, who: Principal, version: str, edit: Callable[[Draft], Any], target: str, *, keys: list[str] = (), entry_id: str | None = None) -> Published:
+    async def publish(self, who: Principal, version: str, edit: Callable[[Draft], Any], target: str, *, keys: list[str] = (), entry_id: str | None = None,
+                      ticket: int | None = None) -> Published:
         """Publish the edit made by `edit(draft)` on top of `version`, then reload, audit and resolve (see
-        the module docstring). Raises Conflict, Invalid or NotFound (nothing written)."""
+        the module docstring); `ticket`: the official's question it came from (the caller checked the
+        caller may see it), recorded as turned into content. Raises Conflict, Invalid or NotFound (nothing written)."""
 
         def work() -> Published:
             draft = Draft(self.repo, version)
@@ -214,7 +218,10 @@ class Desk:
             return publish(draft, who.actor, self.revisions(), meta={"resolves": list(keys)} if keys else None)
 
         published = await self.dash.in_thread(work)
-        await self.after(who, published, "content.publish", target, keys=keys, entry_id=entry_id)
+        await self.after(who, published, "content.publish", target, keys=keys, entry_id=entry_id, detail={"ticket": ticket} if ticket else None)
+        if ticket and entry_id and self.dash.ctx.tickets is not None:
+            tickets = self.dash.ctx.tickets
+            await self.dash.in_thread(lambda: tickets.link_content(ticket, entry_id))
         return published
 
     async def revert(self, who: Principal, rev_id: int) -> Published:
@@ -243,6 +250,8 @@ class Desk:
         if keys and entry_id:
             await dash.query(lambda db: rpt.mark_cluster(db, keys, "resolved", entry_id))
             dash.cache.invalidate(lambda key: key[:2] == ("section", "unanswered"))
+            if dash.ctx.courier is not None:  # citizens who asked to be told get the new answer, once
+                await dash.ctx.courier.resolved(list(keys), entry_id)
         log.info("dashboard: %s %s by %s -> version %s", action, target, who.actor, published.version)
 
     def _warm(self, kb: KnowledgeBase) -> None:

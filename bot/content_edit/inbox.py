@@ -4,7 +4,8 @@
 language. "New entry from this question": a new FAQ entry whose first phrasing is the question, its topic
 the one of the matcher's best candidate (else the topic of the services the question names), and an id
 made from the topic and the question's first words. What is left to write (the answer, more phrasings,
-sources) is what `bot check` then asks for. The inbox's questions are stored redacted (an identifying
+sources) is what `bot check` then asks for. From a ticket an official answered (the dashboard's "Hỏi đáp"),
+the official's answer is the new entry's answer, for the editor to shorten and source. The inbox's questions are stored redacted (an identifying
 number became a label such as <phone>): the editor rewords such a question before saving.
 
 Marking the inbox cluster resolved belongs to whoever publishes (analytics.report.mark_cluster with the
@@ -37,6 +38,7 @@ class Prefill:
     topic: str | None
     entry: dict[str, Any]
     question: str
+    answer: str | None = None  # an official's answer to the question (a ticket's), when there is one
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,9 +74,12 @@ def guess_topic(kb: KnowledgeBase, matcher: Matcher, text: str) -> str | None:
     return kb.topic_of_subjects(match.subjects)
 
 
-def draft_from_question(repo: ContentRepo, kb: KnowledgeBase, question: str, entry_id: str | None = None, kind: str = "faq", matcher: Matcher | None = None) -> Prefill:
+def draft_from_question(repo: ContentRepo, kb: KnowledgeBase, question: str, entry_id: str | None = None, kind: str = "faq", matcher: Matcher | None = None,
+                        answer: str | None = None) -> Prefill:
     """The editor's starting point for an inbox question (see the module docstring). `kb` is the live
-    content (its matcher guesses the topic and the language); NotFound when `entry_id` does not exist."""
+    content (its matcher guesses the topic and the language); NotFound when `entry_id` does not exist.
+    `answer`: what an official replied to it (a ticket's), the new entry's answer in the question's
+    language; an existing entry keeps its own (the editor sees the official's next to it)."""
     text = clean(question).strip()
     if not text:
         raise ValueError("the question is empty")
@@ -87,15 +92,15 @@ def draft_from_question(repo: ContentRepo, kb: KnowledgeBase, question: str, ent
         if fold(text) not in {fold(str(p)) for p in phrasings}:
             phrasings.append(text)
         entry["questions"] = {**questions, lang: phrasings}
-        return Prefill(kind, entry_id, False, lang, entry.get("topic"), entry, text)
+        return Prefill(kind, entry_id, False, lang, entry.get("topic"), entry, text, answer)
     topic = guess_topic(kb, matcher, text)
     new_id = _unique(repo, _slug(topic, text))
     entry = {
         "id": new_id,
         "topic": topic or "",
         "questions": {"vi": [text] if lang == "vi" else [], "en": [text] if lang == "en" else []},
-        "answer": {"vi": "", "en": ""},
+        "answer": {"vi": answer if answer and lang == "vi" else "", "en": answer if answer and lang == "en" else ""},
         "sources": [],
         "reviewed": dt.date.today().isoformat(),
     }
-    return Prefill("faq", new_id, True, lang, topic, entry, text)
+    return Prefill("faq", new_id, True, lang, topic, entry, text, answer)

@@ -287,8 +287,9 @@ class TicketStore:
             ).fetchall()
         return _ticket(row, tuple(TicketMessage(*m) for m in messages))
 
-    def tickets(self, status: str | None = None, wards: Iterable[str] | None = None, limit: int = 500) -> list[Ticket]:
-        """Tickets oldest first, by status (None: every one) and ward (None: every ward; "" is no ward)."""
+    def tickets(self, status: str | None = None, wards: Iterable[str] | None = None, limit: int = 500, newest: bool = False) -> list[Ticket]:
+        """Tickets oldest first (`newest`: newest first, for the ended ones), by status (None: every one) and
+        ward (None: every ward; "" is no ward)."""
         where, params = ["1"], []
         if status is not None:
             if status not in STATUSES:
@@ -299,7 +300,7 @@ class TicketStore:
             wards = list(wards)
             where.append(f"ward in ({', '.join('?' for _ in wards) or 'null'})")
             params += wards
-        rows = self._read(f"select id from tickets where {' and '.join(where)} order by created_at, id limit ?", [*params, limit])
+        rows = self._read(f"select id from tickets where {' and '.join(where)} order by created_at {'desc' if newest else 'asc'}, id {'desc' if newest else 'asc'} limit ?", [*params, limit])
         return [t for (i,) in rows if (t := self.get(i)) is not None]
 
     def take(self, ticket_id: int, who: str) -> Ticket:
