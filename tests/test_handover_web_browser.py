@@ -1,5 +1,6 @@
-"""An official's reply in the web chat, in real Chromium (webutil.launch_chromium): it appears in the open
-page without a reload, it is there when the citizen comes back with the same session, and a hidden tab does
+"""Asking an official on the web chat, in real Chromium (webutil.launch_chromium): the citizen hands a
+question over in the page and reads the ward official's answer there; an official's reply appears in the
+open page without a reload, it is there when the citizen comes back with the same session, and a hidden tab does
 not poll (it looks at once when shown again).
 
 The page looks every 20 s; Playwright's clock (page.clock) moves the page's timers, so no test waits 20 s.
@@ -10,8 +11,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 
+from analytics.accounts import Accounts, connect
 from bot import present
 from handoverutil import Handover, open_ticket, serve_handover
 from webutil import app_settings, launch_chromium, needs_chromium
@@ -123,3 +126,41 @@ async def test_a_hidden_tab_does_not_poll_and_looks_at_once_when_shown(site, con
         await set_visibility(page, "visible")
     await expect(page.locator(".msg.bot").last).to_contain_text(ANSWER)
     assert len(looks) == 1
+
+
+async def test_a_citizen_hands_a_question_over_in_the_page_and_reads_the_officials_answer(site, context, kb, tmp_path):
+    """The whole web side in the page: the fallback's button, the ward, what is sent, "Gửi", the code;
+    the official of that ward answers through the dashboard's API; the answer appears in the page."""
+    page, _looks = await open_chat(context, site)
+
+    async def bot_says() -> Any:
+        return page.locator(".msg.bot").last
+
+    await page.locator("#q").fill("vneid hang hai va hang mot, sdt 0912345678")
+    await page.locator("#send").click()
+    await (await bot_says()).get_by_role("button", name=kb.button("ask_official", "vi")).click()
+    await (await bot_says()).get_by_role("button", name="phường Phúc Yên").click()
+    confirm = await bot_says()
+    await expect(confirm).to_contain_text("Mình sẽ gửi câu hỏi này cho cán bộ phường Phúc Yên")
+    await expect(confirm).to_contain_text("<phone>")  # what is sent is what the citizen sees: redacted
+    assert "0912345678" not in await confirm.text_content()
+    await page.screenshot(path=tmp_path / "handover_confirm.png")
+    await confirm.get_by_role("button", name=kb.button("send", "vi")).click()
+    sent = await bot_says()
+    await expect(sent).to_contain_text("Mã câu hỏi của bạn: #")
+    code = (await sent.text_content()).split("Mã câu hỏi của bạn: ", 1)[1][:5]
+
+    accounts = Accounts(connect(site.ctx.settings.db_path))
+    token = accounts.add_token("phuc-yen-desk", "editor", ["phuc-yen"], actor="cli")
+    accounts.db.conn.close()
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(site.server.url + "/dashboard/api/tickets?status=open", headers=headers) as r:
+            [ticket] = [t for t in (await r.json())["tickets"] if t["code"] == code]
+        async with http.post(site.server.url + f"/dashboard/api/tickets/{ticket['id']}/reply", json={"text": ANSWER}, headers=headers) as r:
+            assert r.status == 200 and (await r.json())["delivery"] == "queued"  # the page has not fetched it yet
+    async with page.expect_response(lambda r: PENDING in r.url):
+        await page.clock.fast_forward(20_000)
+    await expect(page.locator(".msg.bot", has_text=ANSWER)).to_contain_text(code)
+    await page.screenshot(path=tmp_path / "handover_answer.png")
+    assert site.tickets.get(ticket["id"]).messages[-1].delivery == "sent" and page.errors == []
