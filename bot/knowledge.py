@@ -704,6 +704,27 @@ def _load_out_of_scope(c: _Checker, raw: Any) -> list[OutOfScope]:
     return out
 
 
+TELEGRAM_CHAT_ID = re.compile(r"-?[0-9]{1,20}")
+
+
+def _check_notify_chats(c: _Checker, locality: Mapping[str, Any]) -> None:
+    """handover.notify_chats: {ward id or "*": a Telegram group's chat id}, where officials hear of new tickets."""
+    handover = locality.get("handover")
+    chats = handover.get("notify_chats") if isinstance(handover, dict) else None
+    if chats is None:
+        return
+    line = _line(handover, "notify_chats")
+    if not isinstance(chats, dict):
+        c.report(line, "handover.notify_chats must map ward ids (or \"*\") to Telegram chat ids")
+        return
+    wards = {w.get("id") for w in locality.get("wards") or [] if isinstance(w, dict)}
+    for ward, chat in chats.items():
+        if ward != "*" and ward not in wards:
+            c.report(line, f"handover.notify_chats: unknown ward {ward!r} (add it to wards first)")
+        if isinstance(chat, bool) or not TELEGRAM_CHAT_ID.fullmatch(str(chat)):
+            c.report(line, f"handover.notify_chats: {chat!r} is not a Telegram chat id (a group's starts with -100)")
+
+
 def _load_messages(c: _Checker, raw: Any):
     if not c.keys(raw, 1, ("messages", "buttons", "commands", "smalltalk"), ("featured",), what="messages.yaml"):
         return {}, {}, {}, ()
@@ -800,6 +821,7 @@ def load_knowledge(content_dir: Path | str = DEFAULT_CONTENT_DIR) -> KnowledgeBa
         OfficeHours.from_locality(locality.get("handover"))
     except HoursError as exc:
         c.report(_line(locality, "handover"), str(exc))
+    _check_notify_chats(c, locality)
     c.date(locality.get("reviewed"), _line(locality, "reviewed"))
     months = locality.get("review_months", DEFAULT_REVIEW_MONTHS)
     if not isinstance(months, int) or isinstance(months, bool) or not 1 <= months <= 120:

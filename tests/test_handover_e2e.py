@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from analytics.accounts import Accounts, connect
+from bot.knowledge import load_knowledge
 from handoverutil import serve_handover
 from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo import FakeZalo
@@ -193,3 +194,42 @@ async def test_a_question_goes_to_the_wards_official_and_the_answer_back_and_int
     tg.private_chat(1002)
     answered = await next_one.say(UNKNOWN)
     assert answered["text"].startswith(ANSWER[:40])
+
+
+async def test_on_zalo_the_citizen_picks_by_number_and_the_wards_group_hears_of_the_ticket(platforms, tmp_path, content_copy, kb, matcher):
+    """Zalo shows options as a numbered list: the whole handover by typed numbers. The ward's officials'
+    Telegram group (locality.yaml handover.notify_chats) gets a notice of the new ticket."""
+    tg, zl = platforms
+    group = -1001234567890
+    tg.group_chat(group)
+    locality = content_copy / "locality.yaml"
+    locality.write_text(locality.read_text(encoding="utf-8").replace("  typical_hours: 8\n", f'  typical_hours: 8\n  notify_chats: {{xuan-hoa: "{group}"}}\n'), encoding="utf-8")
+    local_kb = load_knowledge(content_copy)
+    settings = app_settings(tmp_path, content_dir=content_copy, telegram_token=TG_TOKEN, telegram_api_base=tg.api_base, zalo_token=ZALO_TOKEN, zalo_api_base=zl.api_base)
+    async with serve_handover(settings, local_kb, matcher, tmp_path) as site:
+        site.courier.clock = site.tickets.clock = time.time
+        await until(lambda: {"telegram", "zalo"} <= set(site.courier.senders))
+        zl.know_chat(NEIGHBOUR)
+        citizen = Zalo(zl, NEIGHBOUR)
+        [fell] = await citizen.say(UNKNOWN)
+        [wards] = await citizen.say(option(fell, kb.button("ask_official", "vi")))
+        [confirm] = await citizen.say(option(wards, "phường Xuân Hòa"))
+        assert "Mình sẽ gửi câu hỏi này cho cán bộ phường Xuân Hòa" in confirm
+        mark = tg.mark()
+        [sent] = await citizen.say(option(confirm, kb.button("send", "vi")))
+        code = re.search(r"#\d+", sent).group(0)
+        [notice] = await tg.wait_for("sendMessage", 1, since=mark, timeout=10)  # the courier's next round
+        assert int(notice["chat_id"]) == group and code in notice["text"] and UNKNOWN in notice["text"]
+
+        heads = tokens(site.ctx.settings.db_path)
+        async with aiohttp.ClientSession() as http:
+            status, listed = await api(http, site.server.url, "GET", "/dashboard/api/tickets?status=open&ward=xuan-hoa", heads["admin"])
+            [ticket] = [t for t in listed["tickets"] if t["code"] == code]
+            assert ticket["channel"] == "zalo"
+            status, none = await api(http, site.server.url, "GET", "/dashboard/api/tickets?status=open", heads["phuc_yen"])
+            assert none["tickets"] == []  # Phúc Yên's editor sees nothing of Xuân Hòa's ticket
+            mark = zl.mark()
+            status, delivered = await api(http, site.server.url, "POST", f"/dashboard/api/tickets/{ticket['id']}/reply", heads["admin"], {"text": ANSWER})
+            assert delivered == {"delivery": "sent"}
+        [answer] = await zl.texts(1, since=mark)
+        assert ANSWER in answer and code in answer and "1. " in answer  # with its numbered options

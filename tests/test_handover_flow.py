@@ -14,6 +14,7 @@ from bot.engine import Engine, Incoming
 from bot.handover.flow import outbox_replies
 from bot.handover.hours import VIETNAM
 from bot.handover.store import TicketStore
+from bot.knowledge import ContentError, load_knowledge
 from bot.privacy import hash_user
 from bot.state import MemoryStateStore
 
@@ -205,3 +206,20 @@ def test_without_a_ticket_store_nothing_is_offered(kb, matcher):
     assert not any(a.startswith("h:") for a in actions(fell))
     assert plain.handle(Incoming("web", "x", text="/canbo")).event.kind == "hotline"
     assert plain.handle(Incoming("web", "x", action="h:ok")).event.kind == "hotline"
+
+
+@pytest.mark.parametrize("change, problem", [
+    ('hours: ["07:30-11:30", "13:30-17:00"]', 'hours: ["7h30-11h30"]'),
+    ("typical_hours: 8", "typical_hours: soon"),
+    ("days: [mon, tue, wed, thu, fri]", "days: [monday]"),
+    ("typical_hours: 8", 'typical_hours: 8\n  notify_chats: {hai-chau: "-1001", phuc-yen: "the group"}'),
+])
+def test_bot_check_refuses_a_malformed_handover_section(content_copy, change, problem):
+    path = content_copy / "locality.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert change in text
+    path.write_text(text.replace(change, problem, 1), encoding="utf-8")
+    with pytest.raises(ContentError) as refused:
+        load_knowledge(content_copy)
+    messages = " ".join(p.message for p in refused.value.problems)
+    assert "handover" in messages and all("locality.yaml" in p.file for p in refused.value.problems)
