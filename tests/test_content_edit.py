@@ -379,7 +379,7 @@ def test_two_publishes_at_once_never_interleave(repo, content_copy):
         t.start()
     for t in threads:
         t.join(60)
-    assert sorted(results, key=str)[-1] == "conflict" and len(results) == 2 and results.count("conflict") == 1
+    assert len(results) == 2 and results.count("conflict") == 1  # one published, the other refused
     assert (content_copy / FILE).read_text().count("parallel edit number") == 1
 
 
