@@ -17,7 +17,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
-from bot.handover.hours import VIETNAM, OfficeHours
+from bot.handover.hours import VIETNAM
 from bot.handover.store import TicketStore
 from bot.knowledge import KnowledgeBase
 
@@ -112,7 +112,7 @@ def simulate(path, salt: str, kb: KnowledgeBase, end: float, seed: int = SEED, d
                 counts["watchers"] += 1
             # the official's first answer: office hours later, most within the typical delay
             office_delay = rng.choices([rng.uniform(0.2, 0.6), rng.uniform(0.6, 1.0), rng.uniform(1.0, 2.5)], [0.55, 0.3, 0.15])[0] * hours.typical_hours * 3600
-            answer_at = _after_office_time(hours, at, office_delay)
+            answer_at = hours.after(at, office_delay)
             if answer_at >= end:
                 counts["open"] += 1
                 continue
@@ -143,8 +143,3 @@ def simulate(path, salt: str, kb: KnowledgeBase, end: float, seed: int = SEED, d
         store.close_db()
     return Week(tickets=made, **counts)
 
-
-def _after_office_time(hours: OfficeHours, start: float, seconds: float) -> float:
-    """The moment `seconds` of office time after `start` (OfficeHours.due for a given length)."""
-    stretched = OfficeHours(hours.days, hours.spans, seconds / 3600, hours.holidays)
-    return stretched.due(start)

@@ -10,6 +10,7 @@ retry_after or a backoff is due at once, without waiting it out).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -33,6 +34,14 @@ from bot.state import SqliteStateStore
 from webutil import Server, app_settings, running_server
 
 C = TypeVar("C")
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll `condition()` (the server's background work runs meanwhile) until true, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
 
 
 @dataclass

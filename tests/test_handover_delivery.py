@@ -9,7 +9,6 @@ retry's time comes by moving it, never by waiting.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,7 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.channels import telegram, web, zalo
 from bot.handover.courier import MAX_ATTEMPTS
 from bot.handover.store import TicketStore
-from handoverutil import Clock, Handover, handover_app, open_ticket, serve_handover
+from handoverutil import Clock, Handover, handover_app, open_ticket, serve_handover, until
 from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo import FakeZalo
 from webutil import app_settings, make_app, new_session
@@ -32,14 +31,6 @@ TG_USER, ZALO_USER = 1001, "6ede9afa66b88fe6d6a9"
 GROUP = -1001234567890
 SALT = "t"  # app_settings' salt
 ANSWER = "Chị mang CCCD đến bộ phận một cửa của phường vào sáng thứ Hai, cán bộ sẽ kích hoạt giúp chị."
-
-
-async def until(condition, timeout: float = 5.0) -> None:
-    """Poll `condition()` (the courier's background rounds run meanwhile) until true or the deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def retry_until_settled(handover: Handover, outbox_id: int, step: float = 400.0, rounds: int = 3 * MAX_ATTEMPTS) -> str:

@@ -9,7 +9,6 @@ in Chromium: tests/test_handover_web_browser.py."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ import pytest
 
 from analytics.accounts import Accounts, connect
 from bot.knowledge import load_knowledge
-from handoverutil import serve_handover
+from handoverutil import serve_handover, until
 from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo import FakeZalo
 from webutil import app_settings
@@ -42,13 +41,6 @@ def tokens(db_path) -> dict[str, dict[str, str]]:
     }
     accounts.db.conn.close()
     return {k: {"Authorization": f"Bearer {v}"} for k, v in made.items()}
-
-
-async def until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

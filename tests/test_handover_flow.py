@@ -11,6 +11,7 @@ import re
 import pytest
 
 from bot.engine import Engine, Incoming
+from handoverutil import Clock
 from bot.handover.flow import outbox_replies
 from bot.handover.hours import VIETNAM
 from bot.handover.store import TicketStore
@@ -22,14 +23,6 @@ UNKNOWN = "vneid hang hai va hang mot"  # the bot falls back on it (tests/test_c
 TUESDAY_9 = dt.datetime(2026, 12, 8, 9, 0, tzinfo=VIETNAM).timestamp()
 SATURDAY_10 = dt.datetime(2026, 12, 5, 10, 0, tzinfo=VIETNAM).timestamp()
 POSTER = "g-eid-activate__tdp-phuc-yen-5"  # a poster of a Phúc Yên working group: the citizen's ward
-
-
-class Clock:
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.knowledge import KnowledgeBase
 
-from ..posters import public_web_url, localized_value
+from ..posters import public_web_url
 from .common import DASHBOARD, PREFIX
 from .formatting import topic_title
 from .words import GROUPS
@@ -18,10 +18,7 @@ PATH = PREFIX + "/groups"
 
 
 def ward_name(kb: KnowledgeBase, ward: str | None, lang: str) -> str:
-    for w in kb.locality.get("wards") or []:
-        if isinstance(w, dict) and w.get("id") == ward:
-            return localized_value(w.get("name"), lang) or str(ward)
-    return ward or GROUPS[lang]["no_ward"]
+    return kb.ward_name(ward, lang) or ward or GROUPS[lang]["no_ward"]
 
 
 def level_name(kb: KnowledgeBase, level: str, ident: str, lang: str) -> str:

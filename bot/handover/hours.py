@@ -121,7 +121,11 @@ class OfficeHours:
 
     def due(self, start: float) -> float:
         """When a reply is expected: `typical_hours` of office time after `start`."""
-        remaining = self.typical_hours * 3600
+        return self.after(start, self.typical_hours * 3600)
+
+    def after(self, start: float, seconds: float) -> float:
+        """The moment `seconds` of office time after `start` (office_seconds' inverse)."""
+        remaining = seconds
         moment = self.next_open(start).timestamp()
         while True:
             local = dt.datetime.fromtimestamp(moment, VIETNAM)
