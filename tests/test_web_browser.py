@@ -336,8 +336,10 @@ async def feedback(page, label: str) -> dict:
 
 
 async def assert_shows(message, reply: dict) -> None:
+    """`message` is a live locator (the last bot message): wait until it is this reply's, since the page may
+    still be drawing it when the answer has arrived, then check it is shown whole."""
     await expect(message).to_be_visible()
-    assert await message.locator(".text").text_content() == reply["text"]
+    await expect(message.locator(".text")).to_have_text(reply["text"], use_inner_text=False)
     for row in reply["rows"]:
         for button in row:
             await expect(message.get_by_role("button", name=button["label"], exact=True)).to_be_visible()
