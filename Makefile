@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 DEMO_DB ?= data/demo.db
 
-.PHONY: run demo test bench check chat clean
+.PHONY: run demo test bench check chat clean postgresql
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,11 +39,16 @@ PDFTOPPM ?= /usr/bin/pdftoppm
 $(PDFTOPPM):
 	@command -v apt-get >/dev/null && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; } || echo "poppler-utils not installed: the PDF rasterising test will be skipped"
 
-test: $(STAMP) $(CHROMIUM) $(PDFTOPPM)
+# The PostgreSQL tests and benchmarks start a throw-away server of their own from Debian's postgresql package
+# (tests/pgserver.py); install it if no initdb is there. Debian keeps initdb outside PATH, hence the shell check.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { command -v apt-get >/dev/null && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || echo "postgresql not installed: PostgreSQL tests will be skipped"; }
+
+test: $(STAMP) $(CHROMIUM) $(PDFTOPPM) postgresql
 	$(PY) -m bot check
 	$(PY) -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) postgresql
 	$(PY) bench/run_all.py
 
 clean:
