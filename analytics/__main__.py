@@ -16,8 +16,10 @@
     python -m analytics users add NAME --role admin|editor|viewer [--ward WARD_ID ...] | list | role NAME --role R [--ward ...] | disable NAME | enable NAME | reset NAME
     python -m analytics tokens add NAME --role admin|editor|viewer [--ward ...] | list | revoke NAME   (analytics/accounts_cli.py)
 
-Dates are Vietnam days (YYYY-MM-DD), inclusive. `--db` defaults to DIGIGUIDE_DB (data/digiguide.db).
-A bad date, or a database file that does not exist, is reported on stderr with exit status 2.
+Dates are Vietnam days (YYYY-MM-DD), inclusive. `--db` takes an SQLite file or a postgresql:// URL
+(bot.storage); it defaults to DIGIGUIDE_DATABASE_URL when that is set, else DIGIGUIDE_DB (data/digiguide.db).
+A bad date, an SQLite file that does not exist or a database that cannot be opened is reported on stderr
+with exit status 2.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ import difflib
 import io
 import json
 import os
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
+
+from bot import storage
 
 from . import accounts_cli
 from . import report as rpt
@@ -63,10 +66,11 @@ class UsageError(Exception):
     pass
 
 
-def default_db() -> Path:
+def default_db() -> storage.Target:
+    """Where the server keeps its tables: DIGIGUIDE_DATABASE_URL when set, else the file DIGIGUIDE_DB."""
     from bot.config import Settings
 
-    return Settings.load().db_path
+    return Settings.load().database
 
 
 def _day(value: str):
@@ -76,11 +80,27 @@ def _day(value: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _open_existing(path: Path | None):
-    path = Path(path or default_db())
-    if not path.exists():
-        raise UsageError(f"no analytics database at {path} (use --db PATH or set DIGIGUIDE_DB)")
-    return connect(path)
+def _target(where: str | None) -> storage.Target:
+    try:
+        return storage.Target.parse(where or default_db())
+    except ValueError as exc:
+        raise UsageError(f"--db: {exc}") from None
+
+
+def _open(target: storage.Target) -> storage.Database:
+    try:
+        return connect(target)
+    except storage.OperationalError as exc:
+        raise UsageError(f"cannot open the database {target}: {exc}") from None
+
+
+def _open_existing(where: str | None) -> storage.Database:
+    """The database `--db` names (or the default); an SQLite file that does not exist is a usage error (it
+    would be created empty)."""
+    target = _target(where)
+    if target.engine == "sqlite" and not target.path.exists():
+        raise UsageError(f"no analytics database at {target.path} (use --db PATH or set DIGIGUIDE_DB)")
+    return _open(target)
 
 
 # -- rendering -------------------------------------------------------------------------------------------------
@@ -183,7 +203,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         report = rpt.full_report(db, f, per_topic=args.per_topic, clusters=args.clusters, min_votes=args.min_votes, include_ignored=args.include_ignored)
     finally:
-        db.conn.close()
+        db.close()
     if args.format == "json":
         print(json.dumps(report, ensure_ascii=False, indent=2))
     elif args.format == "csv":
@@ -212,7 +232,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             written.append((path, rows))
         report = rpt.full_report(db, rpt.Filters(), clusters=None, include_ignored=True)
     finally:
-        db.conn.close()
+        db.close()
     for name in rpt.SECTIONS:
         header, rows = rpt.section_rows(name, report[name])
         path = out / f"report_{name}.csv"
@@ -256,23 +276,23 @@ def cmd_mark(args: argparse.Namespace) -> int:
         if args.entry and args.status == "resolved":
             _check_entry(args.entry, args.content)
         rpt.mark_cluster(db, args.key, args.status, entry_id=args.entry)
-        told = _tell_watchers(Path(args.db or default_db()), args.key, args.entry) if args.entry and args.status == "resolved" else 0
+        told = _tell_watchers(_target(args.db), args.key, args.entry) if args.entry and args.status == "resolved" else 0
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     finally:
-        db.conn.close()
+        db.close()
     print(f"marked {args.key!r} {args.status}" + (f" (entry {args.entry})" if args.entry and args.status == "resolved" else ""))
     if told:
         print(f"{told} citizen(s) who asked to be told get the answer (the running server sends it within seconds)")
     return 0
 
 
-def _tell_watchers(db_path: Path, key: str, entry_id: str) -> int:
+def _tell_watchers(where: storage.Target, key: str, entry_id: str) -> int:
     """Queue the entry for the citizens waiting on `key`; the running server's courier sends it. The
     sealed addresses are copied, never opened, so this needs no salt."""
     from bot.handover.store import TicketStore
 
-    tickets = TicketStore(db_path, None)
+    tickets = TicketStore(where, None)
     try:
         return tickets.notify_resolved([key], entry_id).queued
     finally:
@@ -284,15 +304,19 @@ def cmd_unmark(args: argparse.Namespace) -> int:
     try:
         removed = rpt.unmark(db, args.key)
     finally:
-        db.conn.close()
+        db.close()
     print(f"removed {removed} mark(s) from {args.key!r}")
     return 0
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    db = connect(args.db or default_db())
-    deleted = purge_older_than(db, args.older_than)
-    db.execute("vacuum") if args.vacuum else None
+    db = _open(_target(args.db))
+    try:
+        deleted = purge_older_than(db, args.older_than)
+        if args.vacuum:  # SQLite: the file shrinks; PostgreSQL: the space is reusable (VACUUM, in autocommit)
+            db.execute("vacuum")
+    finally:
+        db.close()
     print(f"deleted {deleted} event(s) older than {args.older_than} days")
     return 0
 
@@ -313,7 +337,7 @@ def cmd_groups(args: argparse.Namespace) -> int:
     try:
         data = orr.for_kb(db, kb, f)
     finally:
-        db.conn.close()
+        db.close()
     if args.format == "json":
         print(json.dumps(data, ensure_ascii=False, indent=2))
     elif args.format == "csv":
@@ -323,11 +347,16 @@ def cmd_groups(args: argparse.Namespace) -> int:
     return 0
 
 
-def _salt_for(path: Path) -> str:
-    """The salt the server will use with this database (DIGIGUIDE_SALT, else the file next to it)."""
-    from bot.config import load_or_create_secret
+def _salt_for(target: storage.Target) -> str:
+    """The salt the server will use with this database: DIGIGUIDE_SALT, else the file next to the SQLite
+    file, or (PostgreSQL) the one next to DIGIGUIDE_DB, where the server keeps it."""
+    from bot.config import Settings, load_or_create_secret
 
-    return os.environ.get("DIGIGUIDE_SALT", "").strip() or load_or_create_secret(path.parent / "salt")
+    if os.environ.get("DIGIGUIDE_SALT", "").strip():
+        return os.environ["DIGIGUIDE_SALT"].strip()
+    if target.engine == "sqlite":
+        return load_or_create_secret(target.path.parent / "salt")
+    return Settings.load().salt
 
 
 def cmd_tickets(args: argparse.Namespace) -> int:
@@ -337,11 +366,11 @@ def cmd_tickets(args: argparse.Namespace) -> int:
     hours = _load_content(args.content).office_hours
     db = _open_existing(args.db)
     try:
-        fig = tr.figures(db.conn, hours, since=args.since, until=args.until, wards=[args.ward] if args.ward is not None else None)
+        fig = tr.figures(db, hours, since=args.since, until=args.until, wards=[args.ward] if args.ward is not None else None)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     finally:
-        db.conn.close()
+        db.close()
     if args.format == "json":
         print(tr.as_json(fig))
     else:
@@ -353,23 +382,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Fill a fresh database with generated data (analytics/demo.py), and say how to open the dashboard."""
     from . import demo
 
-    path = Path(args.db or default_db())
+    target = _target(args.db)
+    shown = target.path if target.engine == "sqlite" else target
     kb = _load_content(args.content)
     try:
-        made = demo.fill(path, kb, force=args.force, clear=TABLES, salt=_salt_for(path))
+        made = demo.fill(target, kb, force=args.force, clear=TABLES, salt=_salt_for(target))
     except demo.NotEmpty as exc:
-        raise UsageError(f"{path} already has {exc.events} event(s): the demo would mix made-up figures into them. "
+        raise UsageError(f"{shown} already has {exc.events} event(s): the demo would mix made-up figures into them. "
                          "Use another --db, or --force to delete its analytics data first") from None
-    except sqlite3.DatabaseError as exc:
-        raise UsageError(f"{path} is not an analytics database ({exc})") from None
-    print(demo.describe(made, default_db=path.resolve() == Path(default_db()).resolve()))
+    except storage.OperationalError as exc:
+        raise UsageError(f"cannot open the database {shown}: {exc}") from None
+    except storage.Error as exc:
+        raise UsageError(f"{shown} is not an analytics database ({exc})") from None
+    print(demo.describe(made, default_db=_same(target, default_db())))
     return 0
+
+
+def _same(a: storage.Target, b: storage.Target) -> bool:
+    if a.engine == "sqlite" and b.engine == "sqlite":
+        return a.path.resolve() == b.path.resolve()
+    return a == b
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m analytics", description="DigiGuide analytics for officials")
     sub = parser.add_subparsers(dest="command", required=True)
-    db_help = "database file (default: DIGIGUIDE_DB)"
+    db_help = "SQLite file or postgresql:// URL (default: DIGIGUIDE_DATABASE_URL, else DIGIGUIDE_DB)"
 
     report = sub.add_parser("report", help="print every report section")
     report.add_argument("--since", type=_day, metavar="DATE", help="first Vietnam day, YYYY-MM-DD (inclusive)")
@@ -383,30 +421,30 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--clusters", type=int, default=50, metavar="N", help="unanswered clusters to list (default 50)")
     report.add_argument("--min-votes", type=int, default=1, metavar="N", help="helpfulness: entries with at least N votes")
     report.add_argument("--include-ignored", action="store_true", help="also list clusters marked ignored")
-    report.add_argument("--db", type=Path, help=db_help)
+    report.add_argument("--db", help=db_help)
     report.set_defaults(func=cmd_report)
 
     export = sub.add_parser("export", help="write every table and report section as CSV files")
     export.add_argument("--out", type=Path, default=Path("export"), metavar="DIR", help="output directory (default: ./export)")
-    export.add_argument("--db", type=Path, help=db_help)
+    export.add_argument("--db", help=db_help)
     export.set_defaults(func=cmd_export)
 
     mark = sub.add_parser("mark", help="mark an unanswered question key resolved or ignored")
     mark.add_argument("key", help="the question key, as shown in the report (quote it)")
     mark.add_argument("status", choices=rpt.MARK_STATUSES)
     mark.add_argument("--entry", help="the FAQ or guide id that now answers it (resolved only)")
-    mark.add_argument("--db", type=Path, help=db_help)
+    mark.add_argument("--db", help=db_help)
     mark.add_argument("--content", type=Path, metavar="DIR", help="content folder, to check --entry (default: DIGIGUIDE_CONTENT)")
     mark.set_defaults(func=cmd_mark)
 
     unmark = sub.add_parser("unmark", help="remove the mark from a question key")
     unmark.add_argument("key")
-    unmark.add_argument("--db", type=Path, help=db_help)
+    unmark.add_argument("--db", help=db_help)
     unmark.set_defaults(func=cmd_unmark)
 
     purge = sub.add_parser("purge", help="delete events older than a number of days")
     purge.add_argument("--older-than", type=int, required=True, metavar="DAYS")
-    purge.add_argument("--db", type=Path, help=db_help)
+    purge.add_argument("--db", help=db_help)
     purge.add_argument("--vacuum", action="store_true", help="also give the space back to the disk")
     purge.set_defaults(func=cmd_purge)
 
@@ -415,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups.add_argument("--until", type=_day, metavar="DATE", help="last Vietnam day, YYYY-MM-DD (inclusive)")
     groups.add_argument("--ward", metavar="WARD_ID", help="only the working groups of this ward (locality.yaml's ward id)")
     groups.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    groups.add_argument("--db", type=Path, help=db_help)
+    groups.add_argument("--db", help=db_help)
     groups.add_argument("--content", type=Path, metavar="DIR", help="content folder, for the groups and guides (default: DIGIGUIDE_CONTENT)")
     groups.set_defaults(func=cmd_groups)
 
@@ -424,12 +462,12 @@ def build_parser() -> argparse.ArgumentParser:
     tickets.add_argument("--until", type=_day, metavar="DATE", help="last Vietnam day, YYYY-MM-DD (inclusive)")
     tickets.add_argument("--ward", metavar="WARD_ID", help="only this ward's questions (locality.yaml's ward id; \"\" for none)")
     tickets.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    tickets.add_argument("--db", type=Path, help=db_help)
+    tickets.add_argument("--db", help=db_help)
     tickets.add_argument("--content", type=Path, metavar="DIR", help="content folder, for the office hours (default: DIGIGUIDE_CONTENT)")
     tickets.set_defaults(func=cmd_tickets)
 
     demo = sub.add_parser("demo", help="fill a fresh database with realistic generated data, to explore the dashboard")
-    demo.add_argument("--db", type=Path, help=db_help)
+    demo.add_argument("--db", help=db_help)
     demo.add_argument("--force", action="store_true", help="delete the analytics data already in the database first")
     demo.add_argument("--content", type=Path, metavar="DIR", help="content folder the generated questions are answered from (default: DIGIGUIDE_CONTENT)")
     demo.set_defaults(func=cmd_demo)

@@ -27,12 +27,14 @@ Secrets
 - Nothing here logs, and nothing secret is written to the audit log (audit() refuses detail keys that
   name a secret).
 
-Storage: the tables live in the same SQLite file as the analytics (DIGIGUIDE_DB), with their own
-versioned migrations (MIGRATIONS, table accounts_schema_version) so analytics.store's list stays
-untouched. A migration runs under `begin immediate`, re-reading the version inside the lock, so two
-processes opening a new file at once apply it once. Every change and its audit row commit in one
-transaction: an audit entry exists exactly when the change happened. Slow work (hashing) happens before
-the write lock is taken. The SQL is plain enough to move to PostgreSQL later (JSON kept as text).
+Storage: the tables live with everything else DigiGuide keeps (bot.storage: the SQLite file DIGIGUIDE_DB,
+or PostgreSQL with DIGIGUIDE_DATABASE_URL); their schema is in bot/storage/migrations (the baseline
+revision). Every change and its audit row commit in one transaction: an audit entry exists exactly when
+the change happened. Slow work (hashing) happens before the transaction starts. A change that depends on
+what it read is atomic on both engines: a conditional UPDATE (disable only what is enabled, a new password
+only over the one just verified), a unique key (a name is taken once), a row lock (`for update` on
+PostgreSQL, where transactions are read committed; SQLite's `begin immediate` serialises all writers
+anyway), and for the first admin, where there is no row to lock yet, an advisory transaction lock.
 
 Sessions are rows, so they survive a restart and several workers share them. `get` enforces an idle
 and an absolute expiry (the in-memory dashboard's 8 h and 24 h) and resolves the account on every call,
@@ -48,19 +50,16 @@ import json
 import logging
 import re
 import secrets
-import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from . import store
+from bot import storage
 
 log = logging.getLogger("digiguide.accounts")
 
@@ -204,104 +203,67 @@ class AuditEntry:
     detail: dict[str, Any]
 
 
-# -- schema ----------------------------------------------------------------------------------------------------
+# -- the database ----------------------------------------------------------------------------------------------
 
-MIGRATIONS: list[list[str]] = [
-    [
-        """create table accounts (
-            name text primary key, role text not null check (role in ('viewer', 'editor', 'admin')),
-            wards text not null default '[]', password_hash text not null, must_change integer not null,
-            disabled_at real, created_at real not null, password_changed_at real)""",
-        """create table api_tokens (
-            id integer primary key, name text not null, role text not null check (role in ('viewer', 'editor', 'admin')),
-            wards text not null default '[]', token_hash text not null unique, prefix text not null,
-            created_at real not null, last_used_at real, revoked_at real)""",
-        # one live token per name (a revoked name can be issued again; the revoked row stays for the record)
-        "create unique index idx_api_tokens_live_name on api_tokens(name) where revoked_at is null",
-        """create table sessions (
-            id_hash text primary key, account text not null, csrf text not null,
-            created_at real not null, last_seen_at real not null)""",
-        "create index idx_sessions_account on sessions(account)",
-        """create table audit_log (
-            id integer primary key, ts real not null, actor text not null, action text not null,
-            target text, detail text not null default '{}')""",
-        "create index idx_audit_log_ts on audit_log(ts)",
-    ],
-]
+# the PostgreSQL advisory lock create_first_admin takes ("dgad"; bot.storage.migrate's is "digi")
+FIRST_ADMIN_LOCK = 0x6467_6164
 
 
-def migrate(db: sqlite_utils.Database) -> int:
-    """Bring the accounts tables to the newest version; safe to call on every open and from two processes."""
-    conn = db.conn
-    try:
-        version = conn.execute("select version from accounts_schema_version").fetchone()[0]
-    except sqlite3.OperationalError:  # a file from before the accounts (or a new one)
-        with _write(db):
-            conn.execute("create table if not exists accounts_schema_version (version integer not null)")
-            if conn.execute("select count(*) from accounts_schema_version").fetchone()[0] == 0:
-                conn.execute("insert into accounts_schema_version values (0)")
-        version = conn.execute("select version from accounts_schema_version").fetchone()[0]
-    while version < len(MIGRATIONS):
-        with _write(db):  # the write lock first, then the version again: another process may have migrated
-            version = conn.execute("select version from accounts_schema_version").fetchone()[0]
-            if version < len(MIGRATIONS):
-                for sql in MIGRATIONS[version]:
-                    conn.execute(sql)
-                version += 1
-                conn.execute("update accounts_schema_version set version = ?", [version])
-    return len(MIGRATIONS)
+def connect(where: storage.Target | Path | str) -> storage.Database:
+    """The database (bot.storage.connect: opened and migrated); the caller closes it."""
+    return storage.connect(where)
 
 
-def connect(path: Path | str) -> sqlite_utils.Database:
-    """The analytics database (analytics.store.connect: WAL, its own migrations) with the accounts tables."""
-    db = store.connect(path)
-    migrate(db)
-    return db
+def _in_transaction(db: storage.Database) -> bool:
+    """Has the caller a transaction open on this connection (so a statement joins it)?"""
+    if db.engine == "sqlite":
+        return db.raw.in_transaction
+    from psycopg.pq import TransactionStatus
+
+    return db.raw.info.transaction_status != TransactionStatus.IDLE
 
 
-@contextmanager
-def _write(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
-    """One write transaction, taking the lock at once (no upgrade deadlock between two writers)."""
-    conn = db.conn
-    with conn:
-        conn.execute("begin immediate")
-        yield conn
+def _for_update(db: storage.Database) -> str:
+    """A row lock for a read that a write in the same transaction depends on: PostgreSQL's `for update`
+    (read committed would let another transaction change the row in between); nothing on SQLite, whose
+    `begin immediate` already holds the only write lock (and which has no FOR UPDATE)."""
+    return " for update" if db.engine == "postgresql" else ""
 
 
 # -- audit log -------------------------------------------------------------------------------------------------
 
-def _insert_audit(conn: sqlite3.Connection, ts: float, actor: str, action: str, target: str | None, detail: dict[str, Any] | None) -> None:
+def _insert_audit(db: storage.Database, ts: float, actor: str, action: str, target: str | None, detail: dict[str, Any] | None) -> None:
     detail = dict(detail or {})
     secret = SECRET_KEYS.intersection(k.lower() for k in detail)
     if secret:
         raise ValueError(f"audit detail must not carry secrets ({', '.join(sorted(secret))})")
-    conn.execute(
+    db.execute(
         "insert into audit_log (ts, actor, action, target, detail) values (?, ?, ?, ?, ?)",
         [ts, actor, action, target, json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)],
     )
 
 
-def audit(db: sqlite_utils.Database, actor: str, action: str, target: str | None = None, detail: dict[str, Any] | None = None, *, ts: float | None = None) -> None:
+def audit(db: storage.Database, actor: str, action: str, target: str | None = None, detail: dict[str, Any] | None = None, *, ts: float | None = None) -> None:
     """Record one change: who (Principal.actor, or "cli"), what (e.g. "content.save", "mark"), on what.
 
     Inside a transaction the caller already opened on this connection, the row joins it (so a change and
     its entry commit or roll back together); otherwise it commits on its own."""
     ts = time.time() if ts is None else ts
-    if db.conn.in_transaction:
-        _insert_audit(db.conn, ts, actor, action, target, detail)
+    if _in_transaction(db):
+        _insert_audit(db, ts, actor, action, target, detail)
         return
-    with _write(db) as conn:
-        _insert_audit(conn, ts, actor, action, target, detail)
+    with db.transaction():
+        _insert_audit(db, ts, actor, action, target, detail)
 
 
-def audit_log(db: sqlite_utils.Database, since: float | None = None, limit: int = 100, *, actor: str | None = None, target: str | None = None) -> list[AuditEntry]:
+def audit_log(db: storage.Database, since: float | None = None, limit: int = 100, *, actor: str | None = None, target: str | None = None) -> list[AuditEntry]:
     """The newest entries first (at most `limit`), optionally from `since` (a timestamp) on, by one actor or target."""
-    where, params = ["1"], []
+    where, params = ["1 = 1"], []
     for column, value in (("ts >=", since), ("actor =", actor), ("target =", target)):
         if value is not None:
             where.append(f"{column} ?")
             params.append(value)
-    rows = db.conn.execute(
+    rows = db.execute(
         f"select id, ts, actor, action, target, detail from audit_log where {' and '.join(where)} order by ts desc, id desc limit ?",
         [*params, max(0, int(limit))],
     ).fetchall()
@@ -390,22 +352,22 @@ _ACCOUNT_COLUMNS = ", ".join(_ACCOUNT_FIELDS)
 
 
 class Accounts:
-    """Accounts and API tokens in `db` (analytics.store.connect or accounts.connect; migrated here too).
+    """Accounts and API tokens in `db` (accounts.connect, or any bot.storage.connect of the database).
 
     Every method that changes something takes the actor (Principal.actor, "cli", ...) and writes the
     audit entry in the same transaction. `known_wards`, when given, is the set ward ids must belong to
     (content/locality.yaml); `clock` and `hasher` are there for tests and for tuning. Like its
     connection, an instance is for one thread at a time (the dashboard opens a connection per request
-    on its pool; constructing Accounts or SessionStore on it costs one small query)."""
+    on its pool; constructing Accounts or SessionStore on it costs nothing)."""
 
-    def __init__(self, db: sqlite_utils.Database, *, known_wards: Collection[str] | None = None, hasher: PasswordHasher | None = None, clock: Callable[[], float] = time.time):
+    def __init__(self, db: storage.Database, *, known_wards: Collection[str] | None = None, hasher: PasswordHasher | None = None, clock: Callable[[], float] = time.time):
         self.db, self.known_wards, self.clock = db, known_wards, clock
         self.hasher = hasher or PasswordHasher()
-        migrate(db)
 
     # -- reading ---------------------------------------------------------------------------------------------
-    def _account(self, name: str) -> Account | None:
-        row = self.db.conn.execute(f"select {_ACCOUNT_COLUMNS} from accounts where name = ?", [name]).fetchone()
+    def _account(self, name: str, lock: bool = False) -> Account | None:
+        """The account; `lock`: inside a transaction, held until it ends (PostgreSQL's row lock)."""
+        row = self.db.execute(f"select {_ACCOUNT_COLUMNS} from accounts where name = ?{_for_update(self.db) if lock else ''}", [name]).fetchone()
         return None if row is None else _account_of(row)
 
     def get_user(self, name: str) -> Account | None:
@@ -415,15 +377,15 @@ class Accounts:
             return None
 
     def list_users(self) -> list[Account]:
-        return [_account_of(r) for r in self.db.conn.execute(f"select {_ACCOUNT_COLUMNS} from accounts order by name")]
+        return [_account_of(r) for r in self.db.execute(f"select {_ACCOUNT_COLUMNS} from accounts order by name")]
 
     def has_any_admin(self) -> bool:
         """Is there an admin who can log in? Without one, the server's one-time link creates the first."""
-        return self.db.conn.execute("select 1 from accounts where role = 'admin' and disabled_at is null limit 1").fetchone() is not None
+        return self.db.execute("select 1 from accounts where role = 'admin' and disabled_at is null limit 1").fetchone() is not None
 
-    def _existing(self, name: str) -> tuple[str, Account]:
+    def _existing(self, name: str, lock: bool = False) -> tuple[str, Account]:
         name = normalise_name(name)
-        account = self._account(name)
+        account = self._account(name, lock)
         if account is None:
             raise NotFound(f"no account {name!r}")
         return name, account
@@ -435,14 +397,16 @@ class Accounts:
         otp = new_otp()
         hashed = self.hasher.hash(otp)
         now = self.clock()
-        with _write(self.db) as conn:
-            if conn.execute("select 1 from accounts where name = ?", [name]).fetchone():
-                raise Conflict(f"an account {name!r} already exists", "exists")
-            conn.execute(
-                "insert into accounts (name, role, wards, password_hash, must_change, created_at) values (?, ?, ?, ?, 1, ?)",
+        with self.db.transaction():
+            # one statement, atomic on both engines: of two admins adding the same name at once, one gets it
+            added = self.db.execute(
+                "insert into accounts (name, role, wards, password_hash, must_change, created_at) values (?, ?, ?, ?, 1, ?) "
+                "on conflict (name) do nothing returning name",
                 [name, role, json.dumps(list(wards)), hashed, now],
-            )
-            _insert_audit(conn, now, actor, "user.add", name, {"role": role, "wards": list(wards)})
+            ).fetchone()
+            if added is None:
+                raise Conflict(f"an account {name!r} already exists", "exists")
+            _insert_audit(self.db, now, actor, "user.add", name, {"role": role, "wards": list(wards)})
         return otp
 
     def reset(self, name: str, *, actor: str) -> str:
@@ -453,10 +417,14 @@ class Accounts:
         otp = new_otp()
         hashed = self.hasher.hash(otp)
         now = self.clock()
-        with _write(self.db) as conn:
-            conn.execute("update accounts set password_hash = ?, must_change = 1 where name = ?", [hashed, name])
-            dropped = conn.execute("delete from sessions where account = ?", [name]).rowcount
-            _insert_audit(conn, now, actor, "user.reset", name, {"sessions_ended": dropped})
+        with self.db.transaction():
+            # only while it is enabled: a disable between the check above and this write wins
+            if not self.db.execute("update accounts set password_hash = ?, must_change = 1 where name = ? and disabled_at is null", [hashed, name]).rowcount:
+                if self._account(name) is None:
+                    raise NotFound(f"no account {name!r}")
+                raise Conflict(f"account {name!r} is disabled: enable it first", "disabled")
+            dropped = self.db.execute("delete from sessions where account = ?", [name]).rowcount
+            _insert_audit(self.db, now, actor, "user.reset", name, {"sessions_ended": dropped})
         return otp
 
     def disable(self, name: str, *, actor: str) -> bool:
@@ -470,47 +438,52 @@ class Accounts:
     def _set_disabled(self, name: str, disabled: bool, actor: str) -> bool:
         name, _ = self._existing(name)
         now = self.clock()
-        with _write(self.db) as conn:
+        with self.db.transaction():  # each update changes the row only if it is not so already: atomic as it is
             if disabled:
-                changed = conn.execute("update accounts set disabled_at = ? where name = ? and disabled_at is null", [now, name]).rowcount
-                dropped = conn.execute("delete from sessions where account = ?", [name]).rowcount
+                changed = self.db.execute("update accounts set disabled_at = ? where name = ? and disabled_at is null", [now, name]).rowcount
+                dropped = self.db.execute("delete from sessions where account = ?", [name]).rowcount
                 detail = {"sessions_ended": dropped}
             else:
-                changed = conn.execute("update accounts set disabled_at = null where name = ? and disabled_at is not null", [name]).rowcount
+                changed = self.db.execute("update accounts set disabled_at = null where name = ? and disabled_at is not null", [name]).rowcount
                 detail = {}
             if changed:
-                _insert_audit(conn, now, actor, "user.disable" if disabled else "user.enable", name, detail)
+                _insert_audit(self.db, now, actor, "user.disable" if disabled else "user.enable", name, detail)
         return bool(changed)
 
     def set_role(self, name: str, role: str, wards: Iterable[str] = (), *, actor: str) -> Account:
         """Change an account's role and wards; its open sessions see the change at their next request."""
-        name, before = self._existing(name)
+        name, _ = self._existing(name)
         role, wards = check_role(role), check_wards(wards, self.known_wards)
         now = self.clock()
-        with _write(self.db) as conn:
-            conn.execute("update accounts set role = ?, wards = ? where name = ?", [role, json.dumps(list(wards)), name])
-            _insert_audit(conn, now, actor, "user.role", name, {"role": role, "wards": list(wards), "was": {"role": before.role, "wards": list(before.wards)}})
+        with self.db.transaction():
+            _, before = self._existing(name, lock=True)  # what it was, as the audit entry says, until this commits
+            self.db.execute("update accounts set role = ?, wards = ? where name = ?", [role, json.dumps(list(wards)), name])
+            _insert_audit(self.db, now, actor, "user.role", name, {"role": role, "wards": list(wards), "was": {"role": before.role, "wards": list(before.wards)}})
         return self._account(name)  # type: ignore[return-value]
 
     def create_first_admin(self, name: str, password: str) -> Principal:
         """The first start: whoever holds the server's one-time login link creates the first admin, with a
         password they choose there (policy-checked, so no one-time password follows). Refused (Conflict,
-        code "admin_exists") once an enabled admin exists, checked inside the write lock: two browsers
-        using the link at once make one admin. Audited with actor "bootstrap"."""
+        code "admin_exists") once an enabled admin exists, checked inside the transaction under a lock
+        every writer respects (SQLite's write lock; on PostgreSQL the advisory lock FIRST_ADMIN_LOCK, as
+        there is no row to lock before the first admin exists): two browsers, or two workers, using the
+        link at once make one admin. Audited with actor "bootstrap"."""
         name = normalise_name(name)
         check_policy(name, password)
         hashed = self.hasher.hash(password)
         now = self.clock()
-        with _write(self.db) as conn:
-            if conn.execute("select 1 from accounts where role = 'admin' and disabled_at is null limit 1").fetchone():
+        with self.db.transaction():
+            if self.db.engine == "postgresql":
+                self.db.execute(f"select pg_advisory_xact_lock({FIRST_ADMIN_LOCK})")
+            if self.db.execute("select 1 from accounts where role = 'admin' and disabled_at is null limit 1").fetchone():
                 raise Conflict("an admin account exists already: log in with it", "admin_exists")
-            if conn.execute("select 1 from accounts where name = ?", [name]).fetchone():
+            if self.db.execute("select 1 from accounts where name = ?", [name]).fetchone():
                 raise Conflict(f"an account {name!r} already exists", "exists")
-            conn.execute(
+            self.db.execute(
                 "insert into accounts (name, role, wards, password_hash, must_change, created_at, password_changed_at) values (?, 'admin', '[]', ?, 0, ?, ?)",
                 [name, hashed, now, now],
             )
-            _insert_audit(conn, now, "bootstrap", "user.first_admin", name, {"role": "admin", "wards": []})
+            _insert_audit(self.db, now, "bootstrap", "user.first_admin", name, {"role": "admin", "wards": []})
         return Principal(name, "admin")
 
     # -- logging in ------------------------------------------------------------------------------------------
@@ -527,6 +500,11 @@ class Accounts:
         """The principal if `password` is right and the account enabled, else None (whatever the reason:
         unknown name, wrong password, disabled). One argon2 verification either way. A must_change
         principal (one-time password) may only change its password."""
+        verified = self._verify(name, password)
+        return None if verified is None else verified[0]
+
+    def _verify(self, name: str, password: str) -> tuple[Principal, str] | None:
+        """verify_password, with the hash the account has now (after a rehash, the new one)."""
         row = None
         if isinstance(name, str) and isinstance(password, str) and len(password) <= MAX_PASSWORD:
             try:
@@ -534,7 +512,7 @@ class Accounts:
             except AccountError:
                 key = None
             if key is not None:
-                row = self.db.conn.execute(f"select {_ACCOUNT_COLUMNS}, password_hash from accounts where name = ?", [key]).fetchone()
+                row = self.db.execute(f"select {_ACCOUNT_COLUMNS}, password_hash from accounts where name = ?", [key]).fetchone()
         if row is None:
             self._check(_dummy_hash(self.hasher), password if isinstance(password, str) else "")
             return None
@@ -543,68 +521,78 @@ class Accounts:
         if not self._check(hashed, typed) or account.disabled:
             return None
         if self.hasher.check_needs_rehash(hashed):
-            self.db.conn.execute("update accounts set password_hash = ? where name = ? and password_hash = ?", [self.hasher.hash(typed), account.name, hashed])
-        return _principal_of(account)
+            rehashed = self.hasher.hash(typed)
+            if self.db.execute("update accounts set password_hash = ? where name = ? and password_hash = ?", [rehashed, account.name, hashed]).rowcount:
+                hashed = rehashed
+        return _principal_of(account), hashed
 
     def change_password(self, name: str, old: str, new: str) -> Principal:
         """The account's owner chooses a password (after a one-time one, or any time). Raises WrongPassword
         (old is not right, or the account cannot log in) or PolicyError (check_policy). Every session of
         the account ends, this one too: start a new one with the returned principal (a new session id
-        after the change, so a stolen old cookie is worth nothing)."""
-        principal = self.verify_password(name, old)
-        if principal is None:
+        after the change, so a stolen old cookie is worth nothing). The new password replaces only the
+        one just verified: if a reset, another change or a disable came in between, WrongPassword."""
+        verified = self._verify(name, old)
+        if verified is None:
             raise WrongPassword("the current password is not right")
+        principal, old_hash = verified
         check_policy(principal.name, new, old)
         hashed = self.hasher.hash(new)
         now = self.clock()
-        with _write(self.db) as conn:
-            conn.execute("update accounts set password_hash = ?, must_change = 0, password_changed_at = ? where name = ?", [hashed, now, principal.name])
-            dropped = conn.execute("delete from sessions where account = ?", [principal.name]).rowcount
-            _insert_audit(conn, now, principal.name, "user.password", principal.name, {"sessions_ended": dropped, "was_one_time": principal.must_change})
+        with self.db.transaction():
+            changed = self.db.execute(
+                "update accounts set password_hash = ?, must_change = 0, password_changed_at = ? where name = ? and password_hash = ? and disabled_at is null",
+                [hashed, now, principal.name, old_hash],
+            ).rowcount
+            if not changed:
+                raise WrongPassword("the current password is not right")
+            dropped = self.db.execute("delete from sessions where account = ?", [principal.name]).rowcount
+            _insert_audit(self.db, now, principal.name, "user.password", principal.name, {"sessions_ended": dropped, "was_one_time": principal.must_change})
         return Principal(principal.name, principal.role, principal.wards)
 
     # -- API tokens ------------------------------------------------------------------------------------------
     def add_token(self, name: str, role: str, wards: Iterable[str] = (), *, actor: str) -> str:
-        """A new API token (returned once; only its hash is kept). One live token per name."""
+        """A new API token (returned once; only its hash is kept). One live token per name (a unique index:
+        of two adding the same name at once, one gets it)."""
         name, role, wards = normalise_name(name), check_role(role), check_wards(wards, self.known_wards)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self.clock()
-        with _write(self.db) as conn:
-            if conn.execute("select 1 from api_tokens where name = ? and revoked_at is null", [name]).fetchone():
-                raise Conflict(f"a token {name!r} exists already: revoke it first, or choose another name", "exists")
-            conn.execute(
-                "insert into api_tokens (name, role, wards, token_hash, prefix, created_at) values (?, ?, ?, ?, ?, ?)",
+        with self.db.transaction():
+            added = self.db.execute(
+                "insert into api_tokens (name, role, wards, token_hash, prefix, created_at) values (?, ?, ?, ?, ?, ?) "
+                "on conflict (name) where revoked_at is null do nothing returning id",
                 [name, role, json.dumps(list(wards)), _sha256(token), token[:TOKEN_SHOWN], now],
-            )
-            _insert_audit(conn, now, actor, "token.add", name, {"role": role, "wards": list(wards), "prefix": token[:TOKEN_SHOWN]})
+            ).fetchone()
+            if added is None:
+                raise Conflict(f"a token {name!r} exists already: revoke it first, or choose another name", "exists")
+            _insert_audit(self.db, now, actor, "token.add", name, {"role": role, "wards": list(wards), "prefix": token[:TOKEN_SHOWN]})
         return token
 
     def verify_token(self, token: str) -> Principal | None:
         """The token's principal, or None (unknown, revoked, malformed). Looked up by hash, not compared."""
         if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN:
             return None
-        conn = self.db.conn
-        row = conn.execute("select id, name, role, wards, last_used_at from api_tokens where token_hash = ? and revoked_at is null", [_sha256(token)]).fetchone()
+        row = self.db.execute("select id, name, role, wards, last_used_at from api_tokens where token_hash = ? and revoked_at is null", [_sha256(token)]).fetchone()
         if row is None:
             return None
         token_id, name, role, wards, last_used = row
         now = self.clock()
         if last_used is None or now - last_used >= TOUCH_EVERY:
-            conn.execute("update api_tokens set last_used_at = ? where id = ?", [now, token_id])
+            self.db.execute("update api_tokens set last_used_at = ? where id = ?", [now, token_id])
         return Principal(name, role, _wards(wards), kind="token")
 
     def revoke_token(self, name: str, *, actor: str) -> None:
         """The live token of that name stops working at once (NotFound if there is none)."""
         name = normalise_name(name)
         now = self.clock()
-        with _write(self.db) as conn:
-            if not conn.execute("update api_tokens set revoked_at = ? where name = ? and revoked_at is null", [now, name]).rowcount:
+        with self.db.transaction():
+            if not self.db.execute("update api_tokens set revoked_at = ? where name = ? and revoked_at is null", [now, name]).rowcount:
                 raise NotFound(f"no live token {name!r}")
-            _insert_audit(conn, now, actor, "token.revoke", name, {})
+            _insert_audit(self.db, now, actor, "token.revoke", name, {})
 
     def list_tokens(self, include_revoked: bool = True) -> list[TokenInfo]:
         where = "" if include_revoked else "where revoked_at is null"
-        rows = self.db.conn.execute(f"select name, role, wards, prefix, created_at, last_used_at, revoked_at from api_tokens {where} order by name, created_at")
+        rows = self.db.execute(f"select name, role, wards, prefix, created_at, last_used_at, revoked_at from api_tokens {where} order by name, created_at")
         return [TokenInfo(n, r, _wards(w), p, c, u, x) for n, r, w, p, c, u, x in rows]
 
 
@@ -622,9 +610,8 @@ def _principal_of(account: Account) -> Principal:
 class SessionStore:
     """Browser sessions of accounts in the database; see the module docstring for expiry and last_seen."""
 
-    def __init__(self, db: sqlite_utils.Database, *, idle: float = SESSION_IDLE, lifetime: float = SESSION_LIFETIME, clock: Callable[[], float] = time.time):
+    def __init__(self, db: storage.Database, *, idle: float = SESSION_IDLE, lifetime: float = SESSION_LIFETIME, clock: Callable[[], float] = time.time):
         self.db, self.idle, self.lifetime, self.clock = db, idle, lifetime, clock
-        migrate(db)
 
     def new(self, principal: Principal) -> tuple[str, Session]:
         """Start a session: returns the cookie value (give it to the browser, keep nothing else) and the session."""
@@ -632,9 +619,9 @@ class SessionStore:
             raise ValueError("API tokens do not get sessions: send the token with every request")
         now = self.clock()
         cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        with _write(self.db) as conn:
-            self._purge(conn, now)  # logins are rare: the natural moment to drop lapsed rows
-            conn.execute("insert into sessions (id_hash, account, csrf, created_at, last_seen_at) values (?, ?, ?, ?, ?)", [_sha256(cookie), principal.name, csrf, now, now])
+        with self.db.transaction():
+            self._purge(now)  # logins are rare: the natural moment to drop lapsed rows
+            self.db.execute("insert into sessions (id_hash, account, csrf, created_at, last_seen_at) values (?, ?, ?, ?, ?)", [_sha256(cookie), principal.name, csrf, now, now])
         return cookie, Session(principal, csrf, now, now)
 
     def get(self, cookie: str | None) -> Session | None:
@@ -642,9 +629,8 @@ class SessionStore:
         account disabled or gone). A lapsed session's row is deleted."""
         if not cookie or not isinstance(cookie, str) or len(cookie) > MAX_COOKIE:
             return None
-        conn = self.db.conn
         key = _sha256(cookie)
-        row = conn.execute(
+        row = self.db.execute(
             f"select s.csrf, s.created_at, s.last_seen_at, {', '.join('a.' + c for c in _ACCOUNT_FIELDS)} "
             "from sessions s join accounts a on a.name = s.account where s.id_hash = ?",
             [key],
@@ -655,29 +641,28 @@ class SessionStore:
         account = _account_of(tuple(account_row))
         now = self.clock()
         if now - seen > self.idle or now - created > self.lifetime or account.disabled:
-            conn.execute("delete from sessions where id_hash = ?", [key])
+            self.db.execute("delete from sessions where id_hash = ?", [key])
             return None
         if now - seen >= TOUCH_EVERY:
-            conn.execute("update sessions set last_seen_at = ? where id_hash = ?", [now, key])
+            self.db.execute("update sessions set last_seen_at = ? where id_hash = ?", [now, key])
             seen = now
         return Session(_principal_of(account), csrf, created, seen)
 
     def drop(self, cookie: str | None) -> None:
         """Log this browser out."""
         if cookie and isinstance(cookie, str) and len(cookie) <= MAX_COOKIE:
-            self.db.conn.execute("delete from sessions where id_hash = ?", [_sha256(cookie)])
+            self.db.execute("delete from sessions where id_hash = ?", [_sha256(cookie)])
 
     def drop_for(self, name: str) -> int:
         """End every session of an account (returns how many)."""
-        return self.db.conn.execute("delete from sessions where account = ?", [str(name).strip().lower()]).rowcount
+        return self.db.execute("delete from sessions where account = ?", [str(name).strip().lower()]).rowcount
 
     def purge_expired(self) -> int:
-        with _write(self.db) as conn:
-            return self._purge(conn, self.clock())
+        return self._purge(self.clock())
 
-    def _purge(self, conn: sqlite3.Connection, now: float) -> int:
-        return conn.execute("delete from sessions where last_seen_at < ? or created_at < ?", [now - self.idle, now - self.lifetime]).rowcount
+    def _purge(self, now: float) -> int:
+        return self.db.execute("delete from sessions where last_seen_at < ? or created_at < ?", [now - self.idle, now - self.lifetime]).rowcount
 
     def count_for(self, name: str) -> int:
         """Sessions an account has open (lapsed ones not yet purged included)."""
-        return self.db.conn.execute("select count(*) from sessions where account = ?", [str(name).strip().lower()]).fetchone()[0]
+        return self.db.execute("select count(*) from sessions where account = ?", [str(name).strip().lower()]).fetchone()[0]

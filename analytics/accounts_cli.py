@@ -5,12 +5,14 @@
     python -m analytics users role NAME --role admin|editor|viewer [--ward WARD_ID ...]  # its sessions see it at once
     python -m analytics tokens add NAME --role admin|editor|viewer [--ward WARD_ID ...]  # prints an API token once
     python -m analytics tokens list | revoke NAME
-    (each also takes --db PATH, default DIGIGUIDE_DB; add also --content DIR, for the ward ids)
+    (each also takes --db PATH|URL, default DIGIGUIDE_DATABASE_URL else DIGIGUIDE_DB; add also --content DIR,
+    for the ward ids)
 
 A secret is the only thing on stdout (one line), and it is printed nowhere else: `otp=$(python -m
 analytics users add lan --role editor)` captures exactly it, while the explanation goes to stderr.
-Ward ids are checked against content/locality.yaml's wards. An unknown ward, role or name, or a
-database file that does not exist (only `add` creates one) is an error on stderr with exit status 2.
+Ward ids are checked against content/locality.yaml's wards. An unknown ward, role or name, or an
+SQLite file that does not exist (only `add` creates one) is an error on stderr with exit status 2.
+`--db` takes an SQLite file or a postgresql:// URL (bot.storage.Target).
 Every change is in the audit log with actor "cli".
 """
 
@@ -21,6 +23,8 @@ import datetime as dt
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from bot import storage
 
 from .accounts import ROLES, AccountError, Accounts, check_wards, connect, normalise_name
 from .store import VIETNAM
@@ -58,17 +62,24 @@ def _known_wards(content: Path | None) -> frozenset[str]:
 
 
 class Commands:
-    """The commands, bound to how the database path is found (analytics.__main__.default_db)."""
+    """The commands, bound to how the database is found (analytics.__main__.default_db: a path or a
+    bot.storage.Target)."""
 
-    def __init__(self, default_db: Callable[[], Path]):
+    def __init__(self, default_db: Callable[[], storage.Target | Path | str]):
         self.default_db = default_db
 
     def _open(self, args: argparse.Namespace, create: bool = False) -> Accounts:
-        path = Path(args.db or self.default_db())
-        if not create and not path.exists():
-            raise CliError(f"no database at {path} (use --db PATH or set DIGIGUIDE_DB)")
+        try:
+            where = storage.Target.parse(args.db or self.default_db())
+        except ValueError as exc:
+            raise CliError(f"--db: {exc}") from None
+        if not create and where.engine == "sqlite" and not where.path.exists():
+            raise CliError(f"no database at {where.path} (use --db PATH or set DIGIGUIDE_DB)")
         wards = _known_wards(args.content) if getattr(args, "ward", None) else None
-        return Accounts(connect(path), known_wards=wards)
+        try:
+            return Accounts(connect(where), known_wards=wards)
+        except storage.OperationalError as exc:
+            raise CliError(f"cannot open the database {where}: {exc}") from None
 
     def users_add(self, args: argparse.Namespace) -> None:
         accounts = self._open(args, create=True)
@@ -136,7 +147,7 @@ def _run(command: Callable[[argparse.Namespace], None]) -> Callable[[argparse.Na
     return run
 
 
-def register(sub: argparse._SubParsersAction, db_help: str, default_db: Callable[[], Path]) -> None:
+def register(sub: argparse._SubParsersAction, db_help: str, default_db: Callable[[], storage.Target | Path | str]) -> None:
     """Add `users` and `tokens` to `python -m analytics`'s subcommands."""
     commands = Commands(default_db)
 
@@ -148,7 +159,7 @@ def register(sub: argparse._SubParsersAction, db_help: str, default_db: Callable
             parser.add_argument("--role", required=True, choices=ROLES)
             parser.add_argument("--ward", action="append", default=[], metavar="WARD_ID", help="bind to this ward (repeat for more; none: every ward)")
             parser.add_argument("--content", type=Path, metavar="DIR", help="content folder with locality.yaml's wards (default: DIGIGUIDE_CONTENT)")
-        parser.add_argument("--db", type=Path, help=db_help)
+        parser.add_argument("--db", help=db_help)  # text, not a Path: a postgresql:// URL would lose a slash
         parser.set_defaults(func=_run(command))
 
     users = sub.add_parser("users", help="officials' accounts: add, list, role, disable, enable, reset").add_subparsers(dest="users_command", required=True, metavar="COMMAND")

@@ -14,7 +14,8 @@ Why it is built this way:
 - The days end today (Vietnam) and go DAYS back, so the dashboard's default 28 days, its weekly summary
   and the groups page's 12 weeks all show data; nothing is dated after the moment it runs.
 - Generated figures must never mix with real ones: a database that has events is refused unless --force,
-  which first empties the analytics tables (conversation state and anything else in the file stays).
+  which first empties the analytics tables (conversation state and anything else in the database stays).
+- It fills whatever bot.storage opens: the SQLite file (the default) or a PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bot import storage
 from bot.engine import Engine, Event, Incoming
 from bot.knowledge import KnowledgeBase
 from bot.outreach import GROUP_SEPARATOR
@@ -108,7 +110,7 @@ class NotEmpty(Exception):
 class Made:
     """What `fill` wrote, for the summary printed to the newcomer."""
 
-    path: Path
+    path: Path | str  # the SQLite file, or the PostgreSQL database (its URL, the password masked)
     events: int
     citizens: int
     group_citizens: int  # of them, brought by a working group's link or poster code
@@ -214,40 +216,39 @@ def generate(kb: KnowledgeBase, today: dt.date, now: float, seed: int = SEED, ci
 TICKET_TABLES = ("ticket_messages", "outbox", "watchers", "tickets")  # bot.handover.store's, emptied by --force
 
 
-def fill(path: Path, kb: KnowledgeBase, *, force: bool = False, clear: Sequence[str] = (), today: dt.date | None = None, now: float | None = None,
-         salt: str | None = None) -> Made:
-    """Fill the analytics database at `path` (created if missing) with demo events, and with `salt` (the
-    server's, which seals the made-up addresses) a simulated week of tickets. Raises NotEmpty when it has
-    events and not `force`; with `force`, the `clear` tables (and the tickets' tables) are emptied first.
-    sqlite3.DatabaseError when the file is not a database."""
+def fill(where: storage.Target | Path | str, kb: KnowledgeBase, *, force: bool = False, clear: Sequence[str] = (), today: dt.date | None = None,
+         now: float | None = None, salt: str | None = None) -> Made:
+    """Fill the database `where` (an SQLite file, created if missing, or a PostgreSQL URL; bot.storage) with
+    demo events, and with `salt` (the server's, which seals the made-up addresses) a simulated week of
+    tickets. Raises NotEmpty when it has events and not `force`; with `force`, the `clear` tables (and the
+    tickets' tables) are emptied first. storage.Error when the file is not a database."""
     now = time.time() if now is None else now
     today = today or dt.datetime.fromtimestamp(now, VIETNAM).date()
-    db = connect(path)
+    target = storage.Target.parse(where)
+    db = connect(target)
     try:
         existing = db.execute("select count(*) from events").fetchone()[0]
         if existing and not force:
             raise NotEmpty(existing)
         events = generate(kb, today, now)
         if force:
-            with db.conn:
-                db.conn.execute("begin")
+            with db.transaction():
                 for table in clear:
-                    db.conn.execute(f"delete from {table}")  # our own table names, never user input
+                    db.execute(f"delete from {table}")  # our own table names, never user input
         demo_citizens.write(db, events)
         if force and salt:
             tables = set(db.table_names())
-            with db.conn:
-                db.conn.execute("begin")
+            with db.transaction():
                 for table in TICKET_TABLES:
                     if table in tables:
-                        db.conn.execute(f"delete from {table}")  # our own table names, never user input
+                        db.execute(f"delete from {table}")  # our own table names, never user input
     finally:
-        db.conn.close()
-    week = demo_tickets.simulate(path, salt, kb, now) if salt else None
-    return replace(_made(path, events), week=week)
+        db.close()
+    week = demo_tickets.simulate(target, salt, kb, now) if salt else None
+    return replace(_made(target.path if target.engine == "sqlite" else str(target), events), week=week)
 
 
-def _made(path: Path, events: list[Event]) -> Made:
+def _made(path: Path | str, events: list[Event]) -> Made:
     kinds = Counter(e.kind for e in events)
     questions = sum(kinds[k] for k in ("faq", "guide", "suggest", "fallback"))
     grouped = {e.user: e.source.partition(GROUP_SEPARATOR)[2] for e in events if e.source and GROUP_SEPARATOR in e.source}
@@ -260,7 +261,12 @@ def _made(path: Path, events: list[Event]) -> Made:
 
 def describe(made: Made, default_db: bool) -> str:
     """What the newcomer reads: what was made, and how to open it."""
-    run = "make run" if default_db else f"DIGIGUIDE_DB={made.path} make run"
+    if default_db:
+        run = "make run"
+    elif isinstance(made.path, str) and made.path.startswith("postgresql://"):
+        run = f"DIGIGUIDE_DATABASE_URL={made.path} make run"
+    else:
+        run = f"DIGIGUIDE_DB={made.path} make run"
     share = f" ({made.answered / made.questions:.0%})" if made.questions else ""
     return "\n".join([
         f"Demo data in {made.path}: {made.events:,} generated events of {made.citizens:,} made-up citizens, {made.first_day} to {made.last_day}",

@@ -16,10 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.handover.hours import VIETNAM
 from bot.handover.store import TicketStore
 from bot.knowledge import KnowledgeBase
+from bot.storage import Target
 
 SEED = 12
 PER_DAY = 14  # tickets a day on average, across the wards
@@ -78,13 +80,14 @@ def _arrival(rng: random.Random, day: dt.date) -> float:
     return dt.datetime.combine(day, dt.time(hour, rng.randrange(60), rng.randrange(60)), VIETNAM).timestamp()
 
 
-def simulate(path, salt: str, kb: KnowledgeBase, end: float, seed: int = SEED, days: int = 7) -> Week:
-    """A week of tickets ending at `end` written into the analytics database at `path`."""
+def simulate(where: Target | Path | str, salt: str, kb: KnowledgeBase, end: float, seed: int = SEED, days: int = 7) -> Week:
+    """A week of tickets ending at `end` written into the database `where` (a file path, sqlite:///path or
+    postgresql://...; bot.storage)."""
     rng = random.Random(seed)
     hours = kb.office_hours
     wards = [w["id"] for w in kb.locality.get("wards") or [] if isinstance(w, dict) and w.get("id")] or [""]
     clock = _Clock(end - days * 86400)
-    store = TicketStore(path, salt, clock=clock)
+    store = TicketStore(where, salt, clock=clock)
     counts = dict(answered=0, closed=0, open=0, failed=0, to_content=0, watchers=0, notified=0)
     made = 0
     try:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlite_utils
+from bot import storage
 
 from .report import ANSWERED_KINDS
 
 ASKED_DAYS = 90  # the period the review list counts by default
 
 
-def asked_counts(db: sqlite_utils.Database, since: dt.date) -> dict[str, int]:
+def asked_counts(db: storage.Database, since: dt.date) -> dict[str, int]:
     """Answers per entry from `since` (inclusive), keyed "faq:<id>" / "guide:<id>" as review_list wants:
     FAQ entries and guides may share an id."""
     marks = ", ".join("?" * len(ANSWERED_KINDS))

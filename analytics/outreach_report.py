@@ -32,10 +32,11 @@ Definitions
   those; "" keeps the groups without a ward); channel, topic and source filters are ignored (notes say so).
 
 Speed: three independent passes, each one scan of one rollup: new citizens (daily_users grouped by user),
-guides (daily_guide joined with daily_users by primary key) and questions (daily). On a file database the
-guide and question passes run on two threads with read-only connections of their own (sqlite releases the
-GIL while it works); on this project's 2-core machine that saves 15-20 % (the scans compete for memory
-more than for the cores). Measured best of three (tests/test_outreach_report.py, the million-event test):
+guides (daily_guide joined with daily_users by primary key) and questions (daily). The guide and question
+passes run on two threads with connections of their own (read-only ones on an SQLite file, which releases
+the GIL while it works; on PostgreSQL each connection's query runs in its own server process); on this
+project's 2-core machine that saves 15-20 % on SQLite (the scans compete for memory more than for the
+cores). The SQL is the same on both engines. Measured best of three (tests/test_outreach_report.py, the million-event test):
 on /tmp/a1m.db (1M events, 225,000 daily_users rows) 0.3-0.4 s for the page's default 12 weeks and about
 0.5 s for all time; on a copy where about 60,000 citizens came through working groups, 0.6-0.7 s and about
 1 s.
@@ -51,8 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import sqlite_utils
-
+from bot import storage
 from bot.outreach import GROUP_SEPARATOR
 
 from .report import ANSWERED_KINDS, QUESTION_KINDS, Filters, _kinds_sql, _rate, iso_week, to_plain
@@ -130,77 +130,111 @@ class Outreach:
 
 
 # -- the passes over the rollups -------------------------------------------------------------------------------
+# Each pass groups by the whole source ("target__group") in SQL and splits it in Python: the rows are few
+# (sources times days), and both engines then run the same SQL (SQLite has instr(), PostgreSQL strpos()).
 
-_HAS_GROUP = f"instr(source, '{GROUP_SEPARATOR}') > 0"
+def _like_group() -> str:
+    """A LIKE pattern for a source that carries a group (the separator's "_" are LIKE wildcards: escaped)."""
+    escaped = GROUP_SEPARATOR.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
-def _touch_pass(conn: sqlite3.Connection, f: Filters) -> list[tuple[str, str, str, int]]:
+_HAS_GROUP = "like ? escape '\\'"  # after the source column; the parameter is _like_group()
+
+
+def _split(source: str) -> tuple[str, str]:
+    """A source's (group, target): "g-eid-activate__tdp-phuc-yen-5" -> ("tdp-phuc-yen-5", "g-eid-activate")."""
+    target, _, group = source.partition(GROUP_SEPARATOR)
+    return group, target
+
+
+def _touch_pass(db: storage.Database, f: Filters) -> list[tuple[str, str, str, int]]:
     """(group, target, day, citizens): citizens whose first day's source carries a group, by that day."""
     lo, hi = f.bounds
-    sep = GROUP_SEPARATOR
-    # one row per citizen: their first day and its source (SQLite takes bare columns from the min() row)
-    sql = f"""select substr(source, instr(source, '{sep}') + 2), substr(source, 1, instr(source, '{sep}') - 1), day, count(*) from (
-                select min(day) day, source from daily_users group by user)
-              where instr(source, '{sep}') > 0 and day between ? and ? group by source, day"""
-    return conn.execute(sql, [lo, hi]).fetchall()
+    # one row per citizen: their first day and its source. Days are all ten characters (YYYY-MM-DD), so the
+    # least `day || source` of a citizen is their first day followed by that day's source.
+    sql = f"""select first_day, source, count(*) from (
+                select substr(first, 1, 10) as first_day, substr(first, 11) as source from (
+                    select min(day || source) as first from daily_users group by user) citizens) firsts
+              where source {_HAS_GROUP} and first_day between ? and ? group by first_day, source"""
+    out: Counter = Counter()
+    for day, source, n in db.execute(sql, [_like_group(), lo, hi]).fetchall():
+        out[(*_split(source), day)] += n
+    return [(*key, n) for key, n in out.items()]
 
 
-def _guide_pass(conn: sqlite3.Connection, f: Filters, guide_pages: Mapping[str, int]) -> list[tuple[str, str, str, str | None, int]]:
+def _guide_pass(db: storage.Database, f: Filters, guide_pages: Mapping[str, int]) -> list[tuple[str, str, str, str | None, int]]:
     """(group, guide, day started, day finished or None, pairs): the groups' (citizen, guide) pairs, each on
-    the first day in range it was seen on the guide and on the guide's wrap-up page."""
+    the first day in range it was seen on the guide and on the guide's wrap-up page; the group is that of
+    the source of the first of those days."""
     lo, hi = f.bounds
     if guide_pages:
         case = "case g.guide_id " + " ".join("when ? then ?" for _ in guide_pages) + " end"
         params: list[Any] = [v for guide, steps in guide_pages.items() for v in (guide, steps + 1)]
     else:
         case, params = "null", []
-    sql = f"""select substr(source, instr(source, '{GROUP_SEPARATOR}') + 2), guide_id, started, finished, count(*) from (
-                select u.source, g.guide_id, min(g.day) started, min(case when g.step >= {case} then g.day end) finished
+    sql = f"""select source, guide_id, started, finished, count(*) from (
+                select substr(min(g.day || u.source), 11) as source, g.guide_id, min(g.day) as started,
+                       min(case when g.step >= {case} then g.day end) as finished
                 from daily_guide g join daily_users u on u.day = g.day and u.user = g.user
-                where g.day between ? and ? and instr(u.source, '{GROUP_SEPARATOR}') > 0 group by g.user, g.guide_id)
+                where g.day between ? and ? and u.source {_HAS_GROUP} group by g.user, g.guide_id) pairs
               group by 1, 2, 3, 4"""
-    return conn.execute(sql, [*params, lo, hi]).fetchall()
+    out: Counter = Counter()
+    for source, guide, started, finished, n in db.execute(sql, [*params, lo, hi, _like_group()]).fetchall():
+        out[(_split(source)[0], guide, started, finished)] += n
+    return [(*key, n) for key, n in out.items()]
 
 
-def _question_pass(conn: sqlite3.Connection, f: Filters) -> list[tuple[str, str, str, str, int]]:
+def _question_pass(db: storage.Database, f: Filters) -> list[tuple[str, str, str, str, int]]:
     """(group, day, topic, kind, questions) for the question kinds of sources that carry a group."""
     lo, hi = f.bounds
-    sql = f"""select substr(source, instr(source, '{GROUP_SEPARATOR}') + 2), day, topic, kind, sum(n) from daily
-              where day between ? and ? and {_HAS_GROUP} and kind in {_kinds_sql(QUESTION_KINDS)} group by source, day, topic, kind"""
-    return conn.execute(sql, [lo, hi]).fetchall()
+    sql = f"""select source, day, topic, kind, sum(n) from daily
+              where day between ? and ? and source {_HAS_GROUP} and kind in {_kinds_sql(QUESTION_KINDS)} group by source, day, topic, kind"""
+    out: Counter = Counter()
+    for source, day, topic, kind, n in db.execute(sql, [lo, hi, _like_group()]).fetchall():
+        out[(_split(source)[0], day, topic, kind)] += n
+    return [(*key, n) for key, n in out.items()]
 
 
-def _database_file(conn: sqlite3.Connection) -> str | None:
-    for _seq, name, file in conn.execute("pragma database_list").fetchall():
-        if name == "main":
-            return file or None
-    return None
+def _apart(db: storage.Database) -> bool:
+    """Whether another connection can read what `db` reads (not an SQLite database in memory)."""
+    path = db.target.path
+    return db.engine == "postgresql" or (path is not None and str(path) != ":memory:" and Path(path).exists())
 
 
-def _run_passes(db: sqlite_utils.Database, f: Filters, guide_pages: Mapping[str, int], parallel: bool) -> tuple[list, list, list]:
-    """The three passes; on a file database the guide and question passes run on threads of their own, each
-    with its own read-only connection (sqlite releases the GIL while it works)."""
-    path = _database_file(db.conn) if parallel else None
-    if path is None:
-        return _touch_pass(db.conn, f), _guide_pass(db.conn, f, guide_pages), _question_pass(db.conn, f)
+def _reader(db: storage.Database) -> storage.Database:
+    """A connection of its own to the same database, for a pass on another thread. SQLite: read-only, on the
+    same file. PostgreSQL: a plain new connection (the schema is there: no migration check)."""
+    if db.engine == "postgresql":
+        return storage.open_database(db.target, application="digiguide-outreach")
+    conn = sqlite3.connect(f"{Path(db.target.path).resolve().as_uri()}?mode=ro", uri=True, timeout=5.0, check_same_thread=False)
+    return storage.Database(db.target, conn)
+
+
+def _run_passes(db: storage.Database, f: Filters, guide_pages: Mapping[str, int], parallel: bool) -> tuple[list, list, list]:
+    """The three passes; in parallel, the guide and question passes run on threads of their own, each with
+    its own connection: SQLite releases the GIL while it works, and PostgreSQL runs each connection's query
+    in a server process of its own."""
+    if not parallel or not _apart(db):
+        return _touch_pass(db, f), _guide_pass(db, f, guide_pages), _question_pass(db, f)
 
     def on_own_connection(fn: Callable[..., list], *args: Any) -> list:
-        conn = sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True, timeout=5.0, check_same_thread=False)
+        own = _reader(db)
         try:
-            return fn(conn, *args)
+            return fn(own, *args)
         finally:
-            conn.close()
+            own.close()
 
     guides = _POOL.submit(on_own_connection, _guide_pass, f, guide_pages)
     questions = _POOL.submit(on_own_connection, _question_pass, f)
-    touches = _touch_pass(db.conn, f)
+    touches = _touch_pass(db, f)
     return touches, guides.result(), questions.result()
 
 
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="outreach")
 
 
-def _data_days(db: sqlite_utils.Database) -> tuple[str | None, str | None]:
+def _data_days(db: storage.Database) -> tuple[str | None, str | None]:
     return tuple(db.execute("select min(day), max(day) from daily").fetchone())  # type: ignore[return-value]
 
 
@@ -212,7 +246,7 @@ def notes(f: Filters) -> list[str]:
 
 
 def outreach(
-    db: sqlite_utils.Database,
+    db: storage.Database,
     groups: Mapping[str, Any] | None = None,
     guide_pages: Mapping[str, int] | None = None,
     f: Filters = Filters(),
@@ -335,13 +369,13 @@ def outreach(
 
 
 def outreach_plain(
-    db: sqlite_utils.Database, groups: Mapping[str, Any] | None = None, guide_pages: Mapping[str, int] | None = None, f: Filters = Filters(), *, parallel: bool = True
+    db: storage.Database, groups: Mapping[str, Any] | None = None, guide_pages: Mapping[str, int] | None = None, f: Filters = Filters(), *, parallel: bool = True
 ) -> dict[str, Any]:
     """outreach() as JSON-ready data."""
     return to_plain(outreach(db, groups, guide_pages, f, parallel=parallel))
 
 
-def for_kb(db: sqlite_utils.Database, kb: Any, f: Filters = Filters()) -> dict[str, Any]:
+def for_kb(db: storage.Database, kb: Any, f: Filters = Filters()) -> dict[str, Any]:
     """outreach() for a KnowledgeBase's working groups and guides, as JSON-ready data."""
     return outreach_plain(db, kb.working_groups, {g.id: len(g.steps) for g in kb.guides.values()}, f)
 

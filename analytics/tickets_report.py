@@ -3,7 +3,7 @@ the tickets tables (bot.handover.store) in the analytics database, for a range o
 some wards. Pure queries, like analytics/report.py; nothing here prints. The dashboard's "Hỏi đáp" page
 (analytics.web.tickets) and `python -m analytics tickets` show them.
 
-    figures(conn, hours, since=, until=, wards=, now=)   -> TicketFigures (to_plain for JSON)
+    figures(db, hours, since=, until=, wards=, now=)     -> TicketFigures (to_plain for JSON)
     section_rows(name, figures)                          -> CSV header and rows of SECTIONS
     as_table(figures), as_csv(figures)                   -> the command line's text
 
@@ -39,13 +39,13 @@ import datetime as dt
 import io
 import json
 import math
-import sqlite3
 import statistics
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bot import storage
 from bot.handover.hours import VIETNAM, OfficeHours
 
 from .report import parse_day
@@ -116,13 +116,13 @@ def _bounds(since: dt.date | None, until: dt.date | None) -> tuple[float, float]
     return lo, hi
 
 
-def _has_tickets(conn: sqlite3.Connection) -> bool:
-    return conn.execute("select 1 from sqlite_master where type = 'table' and name = 'tickets'").fetchone() is not None
+def _has_tickets(db: storage.Database) -> bool:
+    return "tickets" in db.table_names()
 
 
 def _ward_clause(wards: list[str] | None) -> tuple[str, list[str]]:
     if wards is None:
-        return "1", []
+        return "1 = 1", []
     return f"ward in ({', '.join('?' for _ in wards) or 'null'})", list(wards)
 
 
@@ -166,11 +166,11 @@ def _grouped(tickets: list[_Ticket], attr: str, hours: OfficeHours, now: float) 
     return sorted(rows, key=lambda r: (-r.tickets, r.key))
 
 
-def figures(conn: sqlite3.Connection, hours: OfficeHours, *, since: str | dt.date | None = None, until: str | dt.date | None = None,
+def figures(db: storage.Database, hours: OfficeHours, *, since: str | dt.date | None = None, until: str | dt.date | None = None,
             wards: Iterable[str] | None = None, now: float | None = None) -> TicketFigures:
     """The figures of the tickets confirmed from `since` to `until` (Vietnam days, inclusive; None: open
     ended) in `wards` (None: every ward); `now` (default: the clock) decides what is open, overdue and
-    judged. A database without the tickets tables (handover never ran) has no tickets."""
+    judged. A database without the tickets tables (one not migrated by bot.storage) has no tickets."""
     since_day, until_day = parse_day(since), parse_day(until)
     if since_day and until_day and since_day > until_day:
         raise ValueError(f"since ({since_day}) is after until ({until_day})")
@@ -179,12 +179,12 @@ def figures(conn: sqlite3.Connection, hours: OfficeHours, *, since: str | dt.dat
     out = TicketFigures(since_day.isoformat() if since_day else None, until_day.isoformat() if until_day else None, ward_list, Row(""))
     if ward_list is not None:
         out.notes.append(NO_WARD_NOTE)
-    if not _has_tickets(conn):
+    if not _has_tickets(db):
         out.notified = out.waiting = None if ward_list is not None else 0
         return out
     lo, hi = _bounds(since_day, until_day)
     where, params = _ward_clause(ward_list)
-    rows = conn.execute(
+    rows = db.execute(
         f"""select ward, coalesce(topic, ''), channel, status, created_at, first_answer_at, closed_at, content_entry,
                    (select count(*) from outbox o where o.ticket_id = tickets.id and o.kind = 'reply' and o.status = 'sent'),
                    (select count(*) from outbox o where o.ticket_id = tickets.id and o.kind = 'reply' and o.status = 'queued'),
@@ -197,12 +197,12 @@ def figures(conn: sqlite3.Connection, hours: OfficeHours, *, since: str | dt.dat
     out.by_ward = _grouped(tickets, "ward", hours, now)
     out.by_topic = _grouped(tickets, "topic", hours, now)
     out.by_channel = _grouped(tickets, "channel", hours, now)
-    waiting = conn.execute(f"select created_at from tickets where {where} and status = 'open'", params).fetchall()
+    waiting = db.execute(f"select created_at from tickets where {where} and status = 'open'", params).fetchall()
     out.open_now = len(waiting)
     out.overdue_now = sum(1 for (created,) in waiting if hours.due(created) < now)
     if ward_list is None:
-        out.notified = conn.execute("select count(distinct user) from watchers where notified_at >= ? and notified_at < ?", [lo, hi]).fetchone()[0]
-        out.waiting = conn.execute("select count(distinct user) from watchers where notified_at is null and address is not null and expires_at > ?", [now]).fetchone()[0]
+        out.notified = db.execute("select count(distinct user) from watchers where notified_at >= ? and notified_at < ?", [lo, hi]).fetchone()[0]
+        out.waiting = db.execute("select count(distinct user) from watchers where notified_at is null and address is not null and expires_at > ?", [now]).fetchone()[0]
     return out
 
 

@@ -35,7 +35,7 @@ from bot.engine import Engine, Incoming  # noqa: E402
 from bot.evaluation import load_devset  # noqa: E402
 from bot.knowledge import load_knowledge  # noqa: E402
 from bot.service import ChatService  # noqa: E402
-from bot.state import SqliteStateStore  # noqa: E402
+from bot.state import DatabaseStateStore  # noqa: E402
 
 
 def generate(n: int) -> list:
@@ -78,7 +78,7 @@ async def bench_engine(logging_on: bool, questions: list[str], rounds: int, tmp:
     tmp.mkdir(parents=True, exist_ok=True)
     db = tmp / "engine.db"
     store = EventStore(db).start() if logging_on else None
-    service = ChatService(Engine(kb, SqliteStateStore(db), "bench"), store, durable=durable)
+    service = ChatService(Engine(kb, DatabaseStateStore(db), "bench"), store, durable=durable)
     for q in questions[:50]:  # warm caches
         await service.handle(Incoming("web", "warm", text=q))
     start = time.perf_counter()

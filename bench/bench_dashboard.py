@@ -9,7 +9,7 @@ Two runs, each on a server of its own: "cold", with the dashboard's cache off (D
 every request computes its section, as the first request for any other filter does), then "warm", as
 served: the cache on and its warmer's first pass over the two standard views done (waited for in the log).
 
-    .venv/bin/python bench/bench_dashboard.py DB [--cold | --warm]
+    .venv/bin/python bench/bench_dashboard.py DB-FILE-OR-POSTGRESQL-URL [--cold | --warm]
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _timed(opener, url: str) -> float:
 WARM_LOG = "dashboard: standard views warm"  # analytics.web.overview logs this after the warmer's first pass
 
 
-def bench_dashboard(db_path: Path, cold: bool = True, warm: bool = True) -> list[tuple[str, float]]:
+def bench_dashboard(db_path: Path | str, cold: bool = True, warm: bool = True) -> list[tuple[str, float]]:
     """Cold figures, then warm ones, each name prefixed with which."""
     results = []
     for label, cache in (("cold", False), ("warm", True)):
@@ -69,10 +69,15 @@ def bench_dashboard(db_path: Path, cold: bool = True, warm: bool = True) -> list
     return results
 
 
-def _bench_server(db_path: Path, cache: bool) -> list[tuple[str, float]]:
+def _bench_server(db_path: Path | str, cache: bool) -> list[tuple[str, float]]:
+    """`db_path`: an SQLite file, or a postgresql:// URL (then the salt file goes to a temporary folder)."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DIGIGUIDE_DB": str(db_path), "DIGIGUIDE_PORT": str(port), "DIGIGUIDE_DASHBOARD_TOKEN": TOKEN, "TELEGRAM_BOT_TOKEN": "", "ZALO_BOT_TOKEN": ""}
+    env = {**os.environ, "DIGIGUIDE_PORT": str(port), "DIGIGUIDE_DASHBOARD_TOKEN": TOKEN, "TELEGRAM_BOT_TOKEN": "", "ZALO_BOT_TOKEN": ""}
+    if str(db_path).startswith("postgresql://"):
+        env.update(DIGIGUIDE_DATABASE_URL=str(db_path), DIGIGUIDE_DB=str(Path(tempfile.mkdtemp(prefix="digiguide-dash-")) / "salt-only.db"))
+    else:
+        env.update(DIGIGUIDE_DB=str(db_path), DIGIGUIDE_DATABASE_URL="")
     if not cache:
         env["DIGIGUIDE_DASHBOARD_CACHE_TTL"] = "0"
     else:
@@ -119,5 +124,6 @@ def _bench_server(db_path: Path, cache: bool) -> list[tuple[str, float]]:
 
 if __name__ == "__main__":
     only = set(sys.argv[2:])
-    for name, seconds in bench_dashboard(Path(sys.argv[1]), cold="--warm" not in only, warm="--cold" not in only):
+    where = sys.argv[1] if sys.argv[1].startswith("postgresql://") else Path(sys.argv[1])
+    for name, seconds in bench_dashboard(where, cold="--warm" not in only, warm="--cold" not in only):
         print(f"{name:<60} {seconds * 1000:7.0f} ms")

@@ -20,11 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import sqlite_utils  # noqa: E402
-
 from analytics import outreach_report as orr  # noqa: E402
 from analytics.report import Filters  # noqa: E402
 from analytics.store import connect  # noqa: E402
+from bot import storage  # noqa: E402
 from bot.knowledge import KnowledgeBase, load_knowledge  # noqa: E402
 
 
@@ -37,7 +36,7 @@ def timed(fn, runs: int = 3) -> float:
     return best
 
 
-def default_view(db: sqlite_utils.Database) -> Filters:
+def default_view(db: storage.Database) -> Filters:
     """What /dashboard/groups shows first: the last 12 weeks that have data."""
     last = dt.date.fromisoformat(db.execute("select max(day) from daily").fetchone()[0])
     return Filters(since=last - dt.timedelta(days=last.weekday(), weeks=11), until=last)
@@ -67,7 +66,7 @@ def bench_outreach(path: Path, kb: KnowledgeBase | None = None) -> list[tuple[st
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / "groups.db"
         try:
-            db = sqlite_utils.Database(source)
+            db = storage.Database(storage.Target.parse(path), source)
             for name, f in (("default view", default_view(db)), ("all time", Filters())):
                 timings.append((f"groups report, {name}", timed(lambda: orr.outreach(db, kb.working_groups, pages, f))))
             with_groups(source, copy, kb)
@@ -78,7 +77,7 @@ def bench_outreach(path: Path, kb: KnowledgeBase | None = None) -> list[tuple[st
             for name, f in (("default view", default_view(db)), ("all time", Filters())):
                 timings.append((f"groups report, group-heavy copy, {name}", timed(lambda: orr.outreach(db, kb.working_groups, pages, f))))
         finally:
-            db.conn.close()
+            db.close()
     return timings
 
 

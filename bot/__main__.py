@@ -1,4 +1,4 @@
-"""Command line: `python -m bot {serve,chat,ask,check,links}` (also installed as `digiguide`)."""
+"""Command line: `python -m bot {serve,chat,ask,check,links,db}` (also installed as `digiguide`)."""
 
 from __future__ import annotations
 
@@ -63,11 +63,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     from .channels import console
     from .config import Settings
-    from .state import SqliteStateStore
+    from .state import DatabaseStateStore
 
     settings = Settings.load()
     kb = _load(args.content)
-    store = SqliteStateStore(settings.db_path)
+    store = DatabaseStateStore(settings.database)
     console.run(Engine(kb, store, settings.salt))
     return 0
 
@@ -85,7 +85,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     if args.content_given:
         settings = replace(settings, content_dir=args.content)
-    return serve(settings)
+    return serve(settings, workers=args.workers)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """`db status|upgrade|copy`: what an operator needs to run and move the database (docs/operations.md)."""
+    from . import storage
+    from .config import Settings, SettingsError
+    from .storage import migrate
+    from .storage.copy import CopyError, copy_database
+
+    def default() -> storage.Target:
+        try:
+            return Settings.load().database
+        except SettingsError as exc:
+            raise SystemExit(f"Invalid setting: {exc}") from None
+
+    try:
+        if args.db_command == "copy":
+            report = copy_database(args.source, args.target, progress=None)
+            for table, rows in report.rows.items():
+                print(f"{table:<18} {rows:>12,}")
+            print(f"copied {report.total:,} rows from {storage.Target.parse(args.source)} to {storage.Target.parse(args.target)} in {report.seconds:.1f} s")
+            return 0
+        where = storage.Target.parse(args.where) if args.where else default()
+        with storage.connect(where) as db:
+            if args.db_command == "upgrade":
+                print(f"{where}: schema at {migrate.current(db)} (newest {migrate.head()})")
+                return 0
+            print(f"database  {where}\nengine    {db.engine}\nschema    {migrate.current(db)} (newest {migrate.head()})\nsize      {db.size_bytes() / 1e6:,.1f} MB")
+            for table in db.table_names():
+                if table != migrate.VERSION_TABLE:
+                    print(f"  {table:<18} {db.scalar(f'select count(*) from {table}'):>12,}")
+        return 0
+    except CopyError as exc:
+        print(f"copy refused: {exc}", file=sys.stderr)
+        return 1
+    except (storage.Error, ValueError) as exc:
+        print(f"database error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _workers(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of workers, got {text!r}") from None
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"workers must be between 1 and 64, got {n}")
+    return n
 
 
 def cmd_links(args: argparse.Namespace) -> int:
@@ -151,7 +199,7 @@ def cmd_stale(args: argparse.Namespace, kb: KnowledgeBase) -> int:
         try:
             asked = asked_counts(db, today - dt.timedelta(days=ASKED_DAYS - 1))
         finally:
-            db.conn.close()
+            db.close()
         note = f"asked = answers in the {ASKED_DAYS} days to {today}"
     items = review_list(kb, today, asked, fingerprints)
     print()
@@ -176,13 +224,24 @@ def main(argv: list[str] | None = None) -> int:
     group = ask.add_mutually_exclusive_group()
     group.add_argument("--json", action="store_true", help="print one JSON object")
     group.add_argument("--jsonl", action="store_true", help="read questions from stdin, one per line; write JSON lines")
-    sub.add_parser("serve", help="run the server: web chat, Telegram (when configured), health and admin")
+    serve = sub.add_parser("serve", help="run the server: web chat, Telegram (when configured), health and admin")
+    serve.add_argument("--workers", type=_workers, default=_workers(os.environ.get("DIGIGUIDE_WORKERS", "1")),
+                       help="worker processes on the one port (default DIGIGUIDE_WORKERS or 1); more than one needs a shared database")
     sub.add_parser("chat", help="talk to the bot in the terminal")
     check = sub.add_parser("check", help="validate the content; exit 1 with file:line messages when invalid")
     check.add_argument("--stale", action="store_true", help="also list the entries due for review (expired, old, sources changed)")
     check.add_argument("--db", type=Path, help="with --stale: analytics database, to put the most asked entries first")
     check.add_argument("--today", type=_day, help="with --stale: review as of this day (YYYY-MM-DD)")
     check.add_argument("--sources", type=Path, help="with --stale: JSON of url -> fingerprint from a fetch job")
+    db = sub.add_parser("db", help="the database: schema status, upgrade, copy (e.g. SQLite to PostgreSQL)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_status = db_sub.add_parser("status", help="engine, schema revision and rows per table")
+    db_status.add_argument("where", nargs="?", help="a file or postgresql:// URL (default: DIGIGUIDE_DATABASE_URL, else DIGIGUIDE_DB)")
+    db_upgrade = db_sub.add_parser("upgrade", help="migrate to the newest schema (serve does this at start)")
+    db_upgrade.add_argument("where", nargs="?", help="as for status")
+    db_copy = db_sub.add_parser("copy", help="copy every table into an empty database (SQLite to PostgreSQL, or back)")
+    db_copy.add_argument("source", help="a file or postgresql:// URL to read")
+    db_copy.add_argument("target", help="a file or postgresql:// URL to fill (must be empty)")
     links = sub.add_parser("links", help="list every deep link and poster code (for working groups)")
     links.add_argument("--group", help="only this working group")
     links.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -192,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         from .knowledge import DEFAULT_CONTENT_DIR
 
         args.content = DEFAULT_CONTENT_DIR
-    command = {"ask": cmd_ask, "chat": cmd_chat, "check": cmd_check, "serve": cmd_serve, "links": cmd_links}[args.command]
+    command = {"ask": cmd_ask, "chat": cmd_chat, "check": cmd_check, "serve": cmd_serve, "links": cmd_links, "db": cmd_db}[args.command]
     try:
         code = command(args)
         sys.stdout.flush()  # a reader that went away shows here, not in the flush at exit

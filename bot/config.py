@@ -13,9 +13,10 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from .clientinfo import IPNetwork, parse_networks
+from .storage import Target
 from .knowledge import DEFAULT_CONTENT_DIR
 
-SECRET_FIELDS = {"salt", "dashboard_token", "telegram_token", "telegram_webhook_secret", "zalo_token", "zalo_webhook_secret"}
+SECRET_FIELDS = {"database_url", "salt", "dashboard_token", "telegram_token", "telegram_webhook_secret", "zalo_token", "zalo_webhook_secret"}
 
 
 class SettingsError(ValueError):
@@ -26,7 +27,9 @@ class SettingsError(ValueError):
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
-    db_path: Path = Path("data/digiguide.db")
+    db_path: Path = Path("data/digiguide.db")  # the SQLite file (and where the salt file lives)
+    # PostgreSQL for every table instead of the SQLite file (docs/operations.md); "" = the file
+    database_url: str = field(default="", repr=False)
     content_dir: Path = DEFAULT_CONTENT_DIR
     salt: str = field(default="", repr=False)
     dashboard_token: str = field(default="", repr=False)
@@ -68,6 +71,7 @@ class Settings:
             host=get("DIGIGUIDE_HOST", "127.0.0.1"),
             port=port,
             db_path=Path(get("DIGIGUIDE_DB", "data/digiguide.db")),
+            database_url=get("DIGIGUIDE_DATABASE_URL"),
             content_dir=Path(get("DIGIGUIDE_CONTENT", str(DEFAULT_CONTENT_DIR))),
             salt=get("DIGIGUIDE_SALT"),
             dashboard_token=get("DIGIGUIDE_DASHBOARD_TOKEN"),
@@ -85,9 +89,23 @@ class Settings:
             trusted_proxies=trusted_proxies,
             durable_events=get("DIGIGUIDE_DURABLE_EVENTS", "1").lower() not in ("0", "false", "no", "off"),
         )
+        try:
+            settings.database
+        except ValueError as exc:
+            raise SettingsError(f"DIGIGUIDE_DATABASE_URL: {exc}") from exc
         if not settings.salt:
             settings = settings.with_salt(load_or_create_secret(settings.db_path.parent / "salt"))
         return settings
+
+    @property
+    def database(self) -> Target:
+        """Where every table lives: DIGIGUIDE_DATABASE_URL when set, else the SQLite file DIGIGUIDE_DB."""
+        if self.database_url:
+            target = Target.parse(self.database_url)
+            if target.engine != "postgresql":
+                raise ValueError("expected a postgresql://user:password@host:port/db URL")
+            return target
+        return Target.parse(self.db_path)
 
     @property
     def web_url(self) -> str:
@@ -105,7 +123,9 @@ class Settings:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in SECRET_FIELDS:
+            if f.name == "database_url":
+                out[f.name] = str(self.database) if value else "not set"  # the password masked
+            elif f.name in SECRET_FIELDS:
                 out[f.name] = "set" if value else "not set"
             else:
                 out[f.name] = ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
@@ -113,14 +133,27 @@ class Settings:
 
 
 def load_or_create_secret(path: Path) -> str:
-    """A random secret kept in a file readable by the owner only, created on first use."""
+    """A random secret kept in a file readable by the owner only, created on first use.
+
+    Several workers may start at once: the secret is written to a temporary file and linked into place,
+    which fails if another process got there first; then everyone reads the one that won."""
     if path.exists():
         value = path.read_text().strip()
         if value:
             return value
     path.parent.mkdir(parents=True, exist_ok=True)
     value = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(value + "\n")
+    try:
+        if path.exists():  # an empty file left by an older version: replace it
+            os.replace(temporary, path)
+            return value
+        os.link(temporary, path)
+    except FileExistsError:
+        return path.read_text().strip()
+    finally:
+        temporary.unlink(missing_ok=True)
     return value

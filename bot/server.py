@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import secrets
 import signal
 import socket
@@ -22,7 +23,7 @@ from analytics import web as dashboard
 from analytics.store import EventStore
 
 from .channels import telegram, web as webchat, zalo
-from .channels.base import ChannelStatus, ServerContext
+from .channels.base import ServerContext
 from .clientinfo import forwarded_middleware
 from .config import Settings
 from .engine import Engine
@@ -31,9 +32,13 @@ from .handover.flow import outbox_replies
 from .handover.store import TicketStore
 from .knowledge import ContentError, load_knowledge
 from .logs import configure_logging
-from .secrets_guard import check_bearer, shared_throttle
+from .secrets_guard import THROTTLE, check_bearer, shared_throttle
+from .shared_limits import SharedCounters, SharedSecretThrottle
 from .service import ChatService
-from .state import SqliteStateStore
+from .singleton import SingletonWork
+from .state import DatabaseStateStore
+from .storage.locks import ChatLocks, ProcessLocks
+from . import prefork
 
 log = logging.getLogger("digiguide.server")
 
@@ -41,24 +46,31 @@ CHANNELS = [webchat, telegram, zalo]
 CTX = web.AppKey("ctx", ServerContext)
 
 
-def build_app(settings: Settings, service: ChatService) -> web.Application:
+def build_app(settings: Settings, service: ChatService, singleton: SingletonWork | None = None, counters: SharedCounters | None = None) -> web.Application:
+    """`singleton`: this worker's share of the work that runs once (polling, deliveries, the dashboard
+    warmer); None gives a lone worker that holds it from the start (tests, one process on its own).
+    `counters`: rate limits and the secret lockout in the shared database (several workers); None: in memory."""
     app = web.Application(client_max_size=64 * 1024)
     if settings.trusted_proxies:  # first, so every handler and later middleware sees the real client
         app.middlewares.append(forwarded_middleware(settings.trusted_proxies))
+    if counters is not None:
+        app[THROTTLE] = SharedSecretThrottle(counters)
     shared_throttle(app)  # the one lockout for every check of a secret (admin reload, dashboard login)
-    ctx = ServerContext(settings=settings, service=service)
+    singleton = singleton or SingletonWork(None, "local")
+    ctx = ServerContext(settings=settings, service=service, singleton=singleton, counters=counters)
     app[CTX] = ctx
     tickets = service.engine.tickets
     if tickets is not None:  # asking an official: the courier delivers officials' replies and "tell me" answers
         ctx.tickets = tickets
         ctx.courier = Courier(tickets, render=lambda item: outbox_replies(ctx.service.kb, tickets, item), remember=service.remember_options)
-        app.on_startup.append(ctx.courier.start)
-        app.on_cleanup.append(ctx.courier.stop)
+        ctx.run_once("ticket deliveries", ctx.courier.start, ctx.courier.stop)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/admin/reload", admin_reload)
     for channel in CHANNELS:
         ctx.channels.append(channel.setup(app, ctx))
     dashboard.setup(app, ctx)
+    app.on_startup.append(singleton.start)  # after the channels connected; stopped before they stop
+    app.on_shutdown.insert(0, singleton.stop)
     app.on_startup.append(_announce)
     app.on_startup.append(_install_sighup)
     app.on_shutdown.append(_drain)
@@ -75,6 +87,9 @@ async def healthz(request: web.Request) -> web.Response:
             "guides": len(ctx.service.kb.guides),
             "channels": {c.name: c.mode for c in ctx.channels if c.live},
             "uptime_seconds": round(time.time() - ctx.started),
+            "database": ctx.settings.database.engine,
+            "worker": ctx.worker,
+            "singleton_work": ctx.holds_singleton,
         }
     )
 
@@ -155,12 +170,14 @@ def cannot_listen(settings: Settings, exc: OSError) -> str:
     return f"cannot listen on {where} port {settings.port} ({exc.strerror or exc}): check DIGIGUIDE_HOST and DIGIGUIDE_PORT"
 
 
-def serve(settings: Settings | None = None) -> int:
+def serve(settings: Settings | None = None, workers: int = 1) -> int:
+    """Run the server: one process, or `workers` processes sharing the listening socket and the database
+    (bot.prefork). Content, sockets and the admin token are prepared once, before any worker starts."""
     settings = settings or Settings.load()
     generated_token = not settings.dashboard_token
     if generated_token:
         settings = settings.with_dashboard_token(secrets.token_urlsafe(24))
-    configure_logging([settings.telegram_token, settings.zalo_token, settings.telegram_webhook_secret, settings.zalo_webhook_secret, settings.dashboard_token, settings.salt])
+    configure_logging([settings.telegram_token, settings.zalo_token, settings.telegram_webhook_secret, settings.zalo_webhook_secret, settings.dashboard_token, settings.salt, settings.database_url])
     try:
         kb = load_knowledge(settings.content_dir)
     except ContentError as exc:
@@ -173,11 +190,11 @@ def serve(settings: Settings | None = None) -> int:
     except OSError as exc:
         print(cannot_listen(settings, exc), file=sys.stderr)
         return 1
-    store = SqliteStateStore(settings.db_path)
-    events = EventStore(settings.db_path).start()
-    tickets = TicketStore(settings.db_path, settings.salt)
-    service = ChatService(Engine(kb, store, settings.salt, tickets=tickets), events, durable=settings.durable_events)
-    app = build_app(settings, service)
+    try:
+        prefork.prepare(settings)  # the schema and the shared secret files, once, before the workers race for them
+    except Exception as exc:  # noqa: BLE001 - one line for the operator, not a traceback
+        print(f"cannot open the database {settings.database}: {exc}", file=sys.stderr)
+        return 1
     if generated_token:
         # Printed once, to the terminal only (never logged): the admin token for this run. Its link logs in as
         # the server's operator; while no admin account exists it leads to creating the first one
@@ -186,9 +203,30 @@ def serve(settings: Settings | None = None) -> int:
         print(f"Admin token for this run (set DIGIGUIDE_DASHBOARD_TOKEN to fix one): {settings.dashboard_token}\n"
               f"Dashboard: http://{host}:{settings.port}/dashboard/login#token={settings.dashboard_token}\n"
               "  (the operator's login; with no admin account yet it creates the first one, who then adds the officials' accounts)", flush=True)
-    web.run_app(app, sock=sockets, print=None, access_log=None, shutdown_timeout=15)
+    if workers <= 1:
+        return run_worker(settings, kb, sockets)
+    return prefork.run(workers, lambda index: run_worker(settings, kb, sockets, index=index, workers=workers))
+
+
+def run_worker(settings: Settings, kb, sockets: list[socket.socket], index: int = 0, workers: int = 1) -> int:
+    """One worker: its own connections, event writer and courier, on the shared sockets and database."""
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    locks = ProcessLocks(settings.database)
+    store = DatabaseStateStore(settings.database)
+    events = EventStore(settings.database).start()
+    tickets = TicketStore(settings.database, settings.salt)
+    # a lone worker's engine thread already serialises each chat, and its limits in memory are the only ones
+    chat_locks = ChatLocks(locks) if workers > 1 else None
+    counters = SharedCounters(settings.database, settings.salt) if workers > 1 else None
+    service = ChatService(Engine(kb, store, settings.salt, tickets=tickets), events, durable=settings.durable_events, chat_locks=chat_locks)
+    app = build_app(settings, service, SingletonWork(locks, name), counters)
+    app[CTX].worker = name
+    web.run_app(app, sock=sockets, print=None, access_log=None, shutdown_timeout=15, handle_signals=True)
     events.stop()  # flush what is queued
     tickets.close_db()
     store.close()
-    log.info("stopped cleanly")
+    locks.close()
+    if counters is not None:
+        counters.close()
+    log.info("worker %s stopped cleanly", name)
     return 0

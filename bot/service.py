@@ -11,6 +11,10 @@ written (the state store writes through) and the interaction's analytics event i
 citizen still gets the answer and the event stays queued for the writer's retries: an answer is worth
 more than its statistics, and the log says so.
 
+Several workers (`serve --workers N`) share one database: `chat_locks` (bot.storage.locks.ChatLocks)
+then holds the citizen's chat across workers for the engine's turn, so two messages of one chat that land
+on two workers are still handled one after the other, each on the state the other left.
+
 Content reload builds the new content and its index on a thread of its own, so every channel keeps
 answering on the old content meanwhile, and swaps the engine in one assignment on the event loop.
 """
@@ -24,6 +28,7 @@ from pathlib import Path
 
 from .engine import Engine, Incoming, Outcome
 from .knowledge import ContentError, KnowledgeBase, load_knowledge
+from .storage.locks import ChatLocks
 
 log = logging.getLogger("digiguide.service")
 
@@ -33,10 +38,12 @@ GROUP_WINDOW = 0.005  # seconds the writer may wait for the events of answers st
 
 
 class ChatService:
-    def __init__(self, engine: Engine, events=None, durable: bool = True, commit_timeout: float = COMMIT_TIMEOUT):
+    def __init__(self, engine: Engine, events=None, durable: bool = True, commit_timeout: float = COMMIT_TIMEOUT, chat_locks: ChatLocks | None = None):
         """`events`: an analytics.store.EventStore (or None to record nothing, e.g. in `ask`).
-        `durable`: wait for each event's commit before answering (off only to measure what it costs)."""
+        `durable`: wait for each event's commit before answering (off only to measure what it costs).
+        `chat_locks`: one chat at a time across worker processes (None: this process is the only one)."""
         self._engine = engine
+        self.chat_locks = chat_locks
         self.events = events
         self.durable = durable
         self.commit_timeout = commit_timeout
@@ -65,7 +72,11 @@ class ChatService:
             loop = asyncio.get_running_loop()
             self._thinking += 1
             try:
-                outcome = await loop.run_in_executor(self._executor, self._engine.handle, incoming)
+                if self.chat_locks is None:
+                    outcome = await loop.run_in_executor(self._executor, self._engine.handle, incoming)
+                else:
+                    async with self.chat_locks.hold(f"{incoming.channel}:{incoming.user_id}"):
+                        outcome = await loop.run_in_executor(self._executor, self._engine.handle, incoming)
             finally:
                 self._thinking -= 1
             if self.events is not None:

@@ -1,20 +1,20 @@
 """Per-user conversation state (language, open guide, numbered options, source) that survives a restart.
 
 Keyed by a salted hash of the channel's user id (bot.privacy.hash_user): the raw id is never stored.
-The SQLite store writes through on every change; rows are tiny and WAL makes that cheap.
+DatabaseStateStore writes through on every change (SQLite or PostgreSQL, bot.storage); rows are tiny, and
+SQLite's WAL makes that cheap.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Protocol
 
-import sqlite_utils
+from . import storage
 
 
 @dataclass(frozen=True)
@@ -68,26 +68,17 @@ class MemoryStateStore:
 _COLUMNS = {f.name for f in fields(UserState)}
 
 
-class SqliteStateStore:
-    """State in a real SQLite file (sqlite-utils), one row per hashed user."""
+class DatabaseStateStore:
+    """State in the database (bot.storage: the SQLite file, or PostgreSQL), one row per hashed user.
 
-    TABLE = "user_state"
+    One connection behind a lock: the engine's thread and the server's threads share the store."""
 
-    def __init__(self, path: Path | str):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    TABLE = "user_state"  # created by the baseline revision (bot/storage/migrations)
+
+    def __init__(self, where: storage.Target | Path | str):
         self._lock = threading.Lock()
-        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=5000")
-        # /forget deletes a row: overwrite its bytes on disk, whatever SQLite's build default is
-        conn.execute("PRAGMA secure_delete=ON")
-        self.db = sqlite_utils.Database(conn)
-        if self.TABLE not in self.db.table_names():
-            self.db[self.TABLE].create(
-                {"user": str, "state": str, "updated": float, "created": float}, pk="user"
-            )
+        # /forget deletes a row: on SQLite the storage layer turns secure_delete on for every connection
+        self.db = storage.connect(where)
 
     def get(self, user: str) -> UserState:
         with self._lock:
@@ -105,7 +96,7 @@ class SqliteStateStore:
         with self._lock:
             self.db.execute(
                 f"insert into {self.TABLE} (user, state, updated, created) values (?, ?, ?, ?) "
-                "on conflict(user) do update set state = excluded.state, updated = excluded.updated",
+                "on conflict (user) do update set state = excluded.state, updated = excluded.updated",
                 [user, payload, now, now],
             )
 
@@ -114,4 +105,9 @@ class SqliteStateStore:
             self.db.execute(f"delete from {self.TABLE} where user = ?", [user])
 
     def close(self) -> None:
-        self.db.conn.close()
+        with self._lock:
+            self.db.close()
+
+
+# the old name, while the callers outside bot/state.py move to DatabaseStateStore (remove afterwards)
+SqliteStateStore = DatabaseStateStore

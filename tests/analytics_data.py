@@ -21,13 +21,20 @@ analytics/report.py's docstring.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+import uuid
 from collections import Counter, defaultdict
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from rapidfuzz import fuzz
 
 from analytics.demo_citizens import CHANNELS, SOURCES, TAIL_SHARE, VIETNAM, WARDS, Catalogue, Group, write  # write: for the tests
 from analytics.demo_citizens import generate_events as _generate_events
 from bot.engine import Event
+from bot.storage import Target
+
+ENGINES = ["sqlite", "postgresql"]  # as tests/conftest.py's db_target
 
 START = dt.date(2025, 3, 3)  # a Monday, so weeks line up with the first day
 QUESTION_KINDS = ("faq", "guide", "suggest", "fallback")
@@ -214,3 +221,39 @@ def summarise(events: list[Event], since=None, until=None, channel=None, topic=N
         funnels[guide] = {s: sum(1 for m in per_user.values() if m >= s) for s in range(top_step + 1)}
     out["funnels"] = funnels
     return out
+
+
+# -- databases for a module's data set (db_target is per test; a data set is written once per module) --------
+
+def module_target(request, folder: Path, engine: str, name: str = "analytics") -> str:
+    """A migrated, empty database like tests/conftest.py's db_target, for a module-scoped fixture
+    parametrized over ENGINES: an SQLite file in `folder`, or a database copied from the session's
+    migrated template on its PostgreSQL server (dropped when `request`'s scope ends)."""
+    if engine == "sqlite":
+        return str(folder / f"{name}.db")
+    server = request.getfixturevalue("pg_server")
+    template = request.getfixturevalue("pg_template")
+    dbname = f"{name}_{uuid.uuid4().hex[:10]}"
+    url = server.create_database(dbname, template=template)
+    request.addfinalizer(lambda: server.drop_database(dbname))
+    return url
+
+
+def copy_of(request, where: str, folder: Path) -> str:
+    """A private copy of the database `where`, for a test that changes it: SQLite's backup into
+    `folder`/copy.db, or CREATE DATABASE ... TEMPLATE on PostgreSQL (nobody may be connected to `where`)."""
+    target = Target.parse(where)
+    if target.engine == "sqlite":
+        copy = folder / "copy.db"
+        src, dst = sqlite3.connect(target.path), sqlite3.connect(copy)
+        try:
+            src.backup(dst)
+        finally:
+            src.close()
+            dst.close()
+        return str(copy)
+    server = request.getfixturevalue("pg_server")
+    dbname = f"copy_{uuid.uuid4().hex[:12]}"
+    url = server.create_database(dbname, template=urlsplit(target.url).path.lstrip("/"))
+    request.addfinalizer(lambda: server.drop_database(dbname))
+    return url

@@ -93,6 +93,17 @@ def pg_template(pg_server):
     return name
 
 
+@pytest.fixture
+def pg_database(pg_server, pg_template, request):
+    """The URL of a fresh PostgreSQL database of this test's own, migrated (a copy of pg_template)."""
+    import uuid
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = pg_server.create_database(name, template=pg_template)
+    request.addfinalizer(lambda: pg_server.drop_database(name))
+    return url
+
+
 @pytest.fixture(params=ENGINES)
 def db_target(request, tmp_path):
     """Where a test's tables live, once per engine: an SQLite file in tmp_path, or a fresh PostgreSQL database
@@ -100,11 +111,4 @@ def db_target(request, tmp_path):
     second process)."""
     if request.param == "sqlite":
         return str(tmp_path / "digiguide.db")
-    import uuid
-
-    server = request.getfixturevalue("pg_server")
-    template = request.getfixturevalue("pg_template")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    url = server.create_database(name, template=template)
-    request.addfinalizer(lambda: server.drop_database(name))
-    return url
+    return request.getfixturevalue("pg_database")

@@ -61,7 +61,7 @@ class ContentServer:
         try:
             return [(e.actor, e.action, e.target, e.detail) for e in audit_log(db)]
         finally:
-            db.conn.close()
+            db.close()
 
     def close(self) -> None:
         self.events.stop()

@@ -84,6 +84,7 @@ class FakeTelegram(FakeBotApi):
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.blocked: set[int] = set()  # private chats whose user blocked the bot
         self._updates: list[dict[str, Any]] = []
+        self._poll_turn = 0  # getUpdates calls so far: the latest one is the only live long poll
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
@@ -207,9 +208,16 @@ class FakeTelegram(FakeBotApi):
         offset, limit, timeout = (int(float(params.get(k, d))) for k, d in (("offset", 0), ("limit", 100), ("timeout", 0)))
         if offset > 0:  # confirms every update before offset: Telegram forgets them
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        # Telegram serves one long poll per bot: a second getUpdates ends the one still waiting with 409
+        # (two bot instances polling, e.g. two workers that both think they hold the polling)
+        self._poll_turn += 1
+        mine = self._poll_turn
+        self._notify()
         deadline = time.monotonic() + timeout
         while not self._updates and not self._closed and (remaining := deadline - time.monotonic()) > 0:
             await self._wait_change(remaining)
+            if self._poll_turn != mine:
+                raise ApiError(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")
         return self._updates[: max(1, min(limit, 100))]
 
     def _m_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -1,19 +1,22 @@
 """Our server with asking an official on, for the tests of the handover: a real TicketStore in the test's
-database file and the courier build_app wires to it, on a clock the test moves (so a retry after a 429's
+database (settings.database: an SQLite file, or PostgreSQL with handover_settings) and the courier build_app
+wires to it, on a clock the test moves (so a retry after a 429's
 retry_after or a backoff is due at once, without waiting it out).
 
     Clock()                                        time.time's stand-in: clock.advance(seconds)
+    handover_settings(tmp_path, db_target, **more)  app_settings on the db_target fixture's database (either engine)
     handover_app(tmp_path, kb, matcher[, settings, clock])  -> (app, tickets)   not yet started
     serve_handover(settings, kb, matcher, tmp_path[, key, clock]) -> Handover    running on 127.0.0.1
     open_ticket(tickets, salt, channel, raw_id)     a confirmed ticket, as the engine opens one
+    held(where, sql, params)                        another process in the middle of a write (a context manager)
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -30,7 +33,8 @@ from bot.matcher import Matcher
 from bot.privacy import hash_user
 from bot.server import CTX, build_app
 from bot.service import ChatService
-from bot.state import SqliteStateStore
+from bot import storage
+from bot.state import DatabaseStateStore
 from webutil import Server, app_settings, running_server
 
 C = TypeVar("C")
@@ -57,12 +61,20 @@ class Clock:
         self.now += seconds
 
 
+def handover_settings(tmp_path: Path, db_target: str, **overrides: Any) -> Settings:
+    """app_settings with every table in the db_target fixture's database: its SQLite file, or its PostgreSQL
+    database (DIGIGUIDE_DATABASE_URL; the salt and secret files stay in tmp_path)."""
+    if db_target.startswith("postgresql://"):
+        return app_settings(tmp_path, database_url=db_target, **overrides)
+    return app_settings(tmp_path, db_path=Path(db_target), **overrides)
+
+
 def handover_app(tmp_path: Path, kb: KnowledgeBase, matcher: Matcher, settings: Settings | None = None,
                  clock: Callable[[], float] = time.time) -> tuple[web.Application, TicketStore]:
-    """The app `python -m bot serve` runs with tickets on (in settings.db_path), not yet started."""
+    """The app `python -m bot serve` runs with tickets on (in settings.database, as the state), not yet started."""
     settings = settings or app_settings(tmp_path)
-    tickets = TicketStore(settings.db_path, settings.salt, clock=clock)
-    service = ChatService(Engine(kb, SqliteStateStore(tmp_path / "s.db"), settings.salt, matcher=matcher, tickets=tickets))
+    tickets = TicketStore(settings.database, settings.salt, clock=clock)
+    service = ChatService(Engine(kb, DatabaseStateStore(settings.database), settings.salt, matcher=matcher, tickets=tickets))
     app = build_app(settings, service)
     ctx = app[CTX]
     assert ctx.tickets is tickets and ctx.courier is not None, "build_app wires the tickets and the courier"
@@ -106,3 +118,17 @@ def open_ticket(tickets: TicketStore, salt: str, channel: str, raw_id: str, ques
     """A confirmed ticket of the citizen `raw_id` on `channel` (answered on that chat or web session)."""
     return tickets.open_ticket(user=hash_user(salt, channel, raw_id), channel=channel, address=raw_id, lang=lang, ward=ward,
                                topic=None, question=question, **more)
+
+
+@contextmanager
+def held(where: str, sql: str, params: Sequence[Any] = ()) -> Iterator[None]:
+    """Another process in the middle of a write: `sql` runs in a transaction left open for the block (the rows
+    it changed locked on PostgreSQL, the write lock held on SQLite), committed when the block ends. What the
+    block starts meanwhile on the same rows waits for it, as it would for a real second process."""
+    db = storage.connect(where)
+    try:
+        with db.transaction():
+            db.execute(sql, params)
+            yield
+    finally:
+        db.close()

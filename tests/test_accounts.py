@@ -1,4 +1,5 @@
-"""Accounts, API tokens, database sessions and the audit log (analytics/accounts.py), on real SQLite files.
+"""Accounts, API tokens, database sessions and the audit log (analytics/accounts.py), on both engines: a real
+SQLite file and a real PostgreSQL database (conftest's db_target).
 
 Most tests hash with a cheap argon2id (one pass over 1 MiB) so the file stays fast on two shared cores;
 the tests of the stored format and of rehashing use PasswordHasher's real defaults."""
@@ -11,9 +12,8 @@ import threading
 import pytest
 from argon2 import PasswordHasher
 
-from analytics import store
+from accountsutil import stored_bytes
 from analytics.accounts import (
-    MIGRATIONS,
     SESSION_IDLE,
     SESSION_LIFETIME,
     TOUCH_EVERY,
@@ -28,7 +28,6 @@ from analytics.accounts import (
     audit,
     audit_log,
     connect,
-    migrate,
 )
 
 WARDS = {"phuc-yen", "xuan-hoa", "vinh-yen"}
@@ -64,15 +63,16 @@ def clock():
 
 
 @pytest.fixture
-def path(tmp_path):
-    return tmp_path / "digiguide.db"
+def path(db_target):
+    """Where the tables are: an SQLite file, or a PostgreSQL database's URL."""
+    return db_target
 
 
 @pytest.fixture
 def db(path):
     db = connect(path)
     yield db
-    db.conn.close()
+    db.close()
 
 
 @pytest.fixture
@@ -85,9 +85,7 @@ def sessions(db, clock):
     return SessionStore(db, clock=clock)
 
 
-def file_bytes(path) -> bytes:
-    """Everything SQLite keeps on disk for this database: the file and its write-ahead log."""
-    return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+file_bytes = stored_bytes  # everything the database keeps on disk (accountsutil)
 
 
 def actions(db) -> list[tuple[str, str, str]]:
@@ -204,6 +202,29 @@ def test_disable_blocks_login_ends_sessions_and_enable_lets_back_in(accounts, se
         accounts.disable("nobody", actor="admin1")
 
 
+def test_a_reset_during_a_password_change_wins(path, clock):
+    """An admin resets lan (say, her laptop was stolen) while someone with her old password is changing it,
+    between the check of the old password and the write of the new one: the change is refused, the reset
+    stands (on another connection, as another worker would do it)."""
+    with connect(path) as first, connect(path) as second:
+        admin = Accounts(second, hasher=cheap(), clock=clock)
+        principal = admin.change_password("lan", admin.add_user("lan", "editor", actor="cli"), NEW_PASSWORD)
+        issued = []
+
+        class ResettingHasher(CountingHasher):
+            def hash(self, password, **kw):
+                if password == "the thief's choice" and not issued:
+                    issued.append(admin.reset("lan", actor="boss"))
+                return super().hash(password, **kw)
+
+        thief = Accounts(first, hasher=ResettingHasher(time_cost=1, memory_cost=1024, parallelism=1), clock=clock)
+        with pytest.raises(WrongPassword):
+            thief.change_password("lan", NEW_PASSWORD, "the thief's choice")
+        assert issued and admin.verify_password("lan", "the thief's choice") is None and admin.verify_password("lan", NEW_PASSWORD) is None
+        assert admin.verify_password("lan", issued[0]) == Principal(principal.name, principal.role, must_change=True)
+        assert [a for _, a, _ in actions(second)] == ["user.add", "user.password", "user.reset"]
+
+
 def test_reset_issues_a_new_one_time_password_and_ends_sessions(accounts, sessions):
     otp = accounts.add_user("lan", "editor", ["vinh-yen"], actor="cli")
     principal = accounts.change_password("lan", otp, NEW_PASSWORD)
@@ -246,16 +267,17 @@ def test_first_start_creates_one_admin_only(accounts, sessions):
 
 
 def test_two_browsers_using_the_first_start_link_at_once_make_one_admin(path):
-    connect(path).conn.close()
+    connect(path).close()
     barrier, results = threading.Barrier(4), []
 
     def attempt(name):
-        accounts = Accounts(connect(path), hasher=cheap())
-        barrier.wait()
-        try:
-            results.append(accounts.create_first_admin(name, NEW_PASSWORD).name)
-        except Conflict:
-            results.append(None)
+        with connect(path) as db:  # a connection each, as two workers have
+            accounts = Accounts(db, hasher=cheap())
+            barrier.wait()
+            try:
+                results.append(accounts.create_first_admin(name, NEW_PASSWORD).name)
+            except Conflict:
+                results.append(None)
 
     threads = [threading.Thread(target=attempt, args=(f"admin{i}",)) for i in range(4)]
     for t in threads:
@@ -263,7 +285,35 @@ def test_two_browsers_using_the_first_start_link_at_once_make_one_admin(path):
     for t in threads:
         t.join()
     assert len([r for r in results if r]) == 1
-    assert [a.name for a in Accounts(connect(path)).list_users()] == [r for r in results if r]
+    with connect(path) as db:
+        assert [a.name for a in Accounts(db).list_users()] == [r for r in results if r]
+        assert [e.action for e in audit_log(db)] == ["user.first_admin"]
+
+
+def test_two_admins_adding_the_same_name_at_once_make_one_account(path):
+    connect(path).close()
+    barrier, results = threading.Barrier(4), []
+
+    def attempt(role):
+        with connect(path) as db:
+            accounts = Accounts(db, hasher=cheap())
+            barrier.wait()
+            try:
+                accounts.add_user("lan", role, actor="cli")
+                results.append(role)
+            except Conflict as exc:
+                results.append(exc.code)
+
+    threads = [threading.Thread(target=attempt, args=(role,)) for role in ("viewer", "editor", "admin", "viewer")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    made = [r for r in results if r != "exists"]
+    assert len(made) == 1 and results.count("exists") == 3
+    with connect(path) as db:
+        assert [(a.name, a.role) for a in Accounts(db).list_users()] == [("lan", made[0])]
+        assert [e.action for e in audit_log(db)] == ["user.add"]  # one change, one entry
 
 
 # -- principals ------------------------------------------------------------------------------------------------
@@ -332,19 +382,17 @@ def test_sessions_survive_a_restart(accounts, sessions, path, clock):
     cookie, session = sessions.new(accounts.change_password("lan", otp, NEW_PASSWORD))
     assert cookie.encode() not in file_bytes(path)
     assert db_hash(path) == hashlib.sha256(cookie.encode()).hexdigest()
-    restarted = SessionStore(connect(path), clock=clock)  # a new process on the same file
-    again = restarted.get(cookie)
-    assert again == session and again.principal == Principal("lan", "editor", ("phuc-yen",))
-    restarted.drop(cookie)
+    with connect(path) as other:  # a new process on the same database
+        restarted = SessionStore(other, clock=clock)
+        again = restarted.get(cookie)
+        assert again == session and again.principal == Principal("lan", "editor", ("phuc-yen",))
+        restarted.drop(cookie)
     assert sessions.get(cookie) is None
 
 
 def db_hash(path) -> str:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("select id_hash from sessions").fetchone()[0]
-    finally:
-        conn.close()
+    with connect(path) as db:
+        return db.scalar("select id_hash from sessions")
 
 
 def test_idle_and_absolute_expiry(accounts, sessions, clock):
@@ -418,7 +466,7 @@ def test_every_change_is_in_the_audit_log_without_secrets(accounts, db, path, cl
     entries = {e.action: e for e in audit_log(db)}
     assert entries["user.add"].detail == {"role": "editor", "wards": ["phuc-yen"]} and entries["user.add"].ts == clock.now
     assert entries["user.role"].detail["was"] == {"role": "editor", "wards": ["phuc-yen"]}
-    log_text = db.execute("select group_concat(detail, ' ') from audit_log").fetchone()[0]
+    log_text = " ".join(row[0] for row in db.execute("select detail from audit_log order by id"))
     for secret in (otp, again, NEW_PASSWORD, token):
         assert secret not in log_text
     assert token[:10] in log_text  # the prefix, to tell tokens apart
@@ -426,12 +474,18 @@ def test_every_change_is_in_the_audit_log_without_secrets(accounts, db, path, cl
 
 def test_audit_for_other_changes_joins_the_callers_transaction(db):
     audit(db, "lan", "mark", "kich hoat vneid", {"status": "resolved"}, ts=100.0)
-    with db.conn:
-        db.conn.execute("begin immediate")
-        db.conn.execute("insert into cluster_marks values ('x', 'ignored', null, 1)")
-        audit(db, "lan", "mark", "x", {"status": "ignored"}, ts=200.0)
-        db.conn.rollback()  # the change failed: its entry goes with it
+    with pytest.raises(RuntimeError):
+        with db.transaction():
+            db.execute("insert into cluster_marks values ('x', 'ignored', null, 1)")
+            audit(db, "lan", "mark", "x", {"status": "ignored"}, ts=200.0)
+            raise RuntimeError("the change failed")  # its entry goes with it
+    assert db.scalar("select count(*) from cluster_marks") == 0
     assert [(e.target, e.detail) for e in audit_log(db)] == [("kich hoat vneid", {"status": "resolved"})]
+    with db.transaction():  # and one that commits takes its entry along
+        db.execute("insert into cluster_marks values ('y', 'ignored', null, 1)")
+        audit(db, "lan", "mark", "y", {"status": "ignored"}, ts=250.0)
+    assert [e.target for e in audit_log(db, since=200.0)] == ["y"]
+    db.execute("delete from audit_log where target = 'y'")
     audit(db, "mai", "content.save", "faq/eid-activate", ts=300.0)
     assert [e.ts for e in audit_log(db)] == [300.0, 100.0]
     assert [e.ts for e in audit_log(db, since=150.0)] == [300.0]
@@ -441,45 +495,46 @@ def test_audit_for_other_changes_joins_the_callers_transaction(db):
         audit(db, "lan", "user.add", "x", {"password": "hunter2"})
 
 
-# -- migrations ------------------------------------------------------------------------------------------------
+# -- a database from before bot.storage ------------------------------------------------------------------------
 
-def test_migrations_are_versioned_idempotent_and_leave_the_analytics_alone(path):
-    db = connect(path)
-    assert db.execute("select version from accounts_schema_version").fetchone()[0] == len(MIGRATIONS)
-    assert {"accounts", "api_tokens", "sessions", "audit_log", "events", "daily"} <= set(db.table_names())
-    analytics_version = db.execute("select version from schema_version").fetchone()[0]
-    assert migrate(db) == len(MIGRATIONS)
-    db.conn.close()
-    db = connect(path)
-    assert db.execute("select count(*) from accounts_schema_version").fetchone()[0] == 1
-    assert db.execute("select version from schema_version").fetchone()[0] == analytics_version == len(store.MIGRATIONS)
-    db.conn.close()
+LEGACY_ACCOUNTS = """
+    create table accounts_schema_version (version integer not null); insert into accounts_schema_version values (1);
+    create table accounts (
+        name text primary key, role text not null check (role in ('viewer', 'editor', 'admin')),
+        wards text not null default '[]', password_hash text not null, must_change integer not null,
+        disabled_at real, created_at real not null, password_changed_at real);
+    create table api_tokens (
+        id integer primary key, name text not null, role text not null check (role in ('viewer', 'editor', 'admin')),
+        wards text not null default '[]', token_hash text not null unique, prefix text not null,
+        created_at real not null, last_used_at real, revoked_at real);
+    create unique index idx_api_tokens_live_name on api_tokens(name) where revoked_at is null;
+    create table sessions (
+        id_hash text primary key, account text not null, csrf text not null, created_at real not null, last_seen_at real not null);
+    create index idx_sessions_account on sessions(account);
+    create table audit_log (
+        id integer primary key, ts real not null, actor text not null, action text not null, target text, detail text not null default '{}');
+    create index idx_audit_log_ts on audit_log(ts);
+"""
 
 
-def test_an_older_analytics_file_gets_the_accounts_tables(path):
-    store.connect(path).conn.close()  # a database from before the accounts
-    accounts = Accounts(store.connect(path), hasher=cheap())
-    accounts.add_user("lan", "viewer", actor="cli")
-    assert [a.name for a in Accounts(store.connect(path)).list_users()] == ["lan"]
-
-
-def test_processes_opening_a_new_file_at_once_migrate_it_once(path):
-    barrier, errors = threading.Barrier(6), []
-
-    def open_it():
-        try:
-            barrier.wait()
-            db = connect(path)
-            db.conn.close()
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_it) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    db = connect(path)
-    assert db.execute("select version, (select count(*) from accounts_schema_version) from accounts_schema_version").fetchone() == (len(MIGRATIONS), 1)
-    db.conn.close()
+def test_a_file_from_the_hand_written_migrations_keeps_its_accounts(tmp_path, clock):
+    """A ward centre's SQLite file made by the accounts' own migrations (before Alembic): its officials
+    still log in with their passwords, their tokens still work, and the audit log goes on."""
+    hasher = cheap()
+    token = "dg_" + "x" * 43
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(LEGACY_ACCOUNTS)
+    conn.execute("insert into accounts values ('lan', 'editor', '[\"phuc-yen\"]', ?, 0, null, 1.0, 1.0)", [hasher.hash(NEW_PASSWORD)])
+    conn.execute("insert into api_tokens (name, role, wards, token_hash, prefix, created_at) values ('ci', 'viewer', '[]', ?, ?, 1.0)",
+                 [hashlib.sha256(token.encode()).hexdigest(), token[:10]])
+    conn.execute("insert into audit_log (ts, actor, action, target) values (1.0, 'cli', 'user.add', 'lan')")
+    conn.commit()
+    conn.close()
+    with connect(path) as db:
+        accounts = Accounts(db, hasher=hasher, clock=clock)
+        assert accounts.verify_password("lan", NEW_PASSWORD) == Principal("lan", "editor", ("phuc-yen",))
+        assert accounts.verify_token(token) == Principal("ci", "viewer", (), "token")
+        accounts.add_user("mai", "viewer", actor="lan")
+        assert [e.action for e in reversed(audit_log(db))] == ["user.add", "user.add"]
+        assert "accounts_schema_version" not in db.table_names()

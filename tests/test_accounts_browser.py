@@ -33,9 +33,8 @@ expect.set_options(timeout=8_000)
 
 @pytest.fixture
 async def site(tmp_path, kb, matcher) -> AsyncIterator[str]:
-    db = connect(tmp_path / "x.db")  # make_app's analytics database
-    write(db, generate_events(n_users=120, days=10, seed=7))
-    db.conn.close()
+    with connect(tmp_path / "x.db") as db:  # make_app's analytics database
+        write(db, generate_events(n_users=120, days=10, seed=7))
     async with running_server(make_app(tmp_path, kb, matcher)) as url:
         yield url
 

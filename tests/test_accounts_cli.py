@@ -1,4 +1,7 @@
-"""`python -m analytics users ...` and `tokens ...` as an operator runs them: real processes, a database in tmp_path."""
+"""`python -m analytics users ...` and `tokens ...` as an operator runs them: real processes, a database in tmp_path
+(an SQLite file) or, for the tests of `add` and of tokens, also a PostgreSQL database given as `--db URL` (each
+process costs about a second, and the SQL below the commands is analytics.accounts', tested on both engines in
+tests/test_accounts.py)."""
 
 import subprocess
 import sys
@@ -6,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from accountsutil import stored_bytes
 from analytics.accounts import Accounts, Principal, audit_log, connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +27,8 @@ def run(*args):
 
 def trail(db_path) -> list[tuple[str, str, str]]:
     """The audit log, oldest first: who did what to whom."""
-    return [(e.actor, e.action, e.target) for e in reversed(audit_log(connect(db_path)))]
+    with connect(db_path) as db:
+        return [(e.actor, e.action, e.target) for e in reversed(audit_log(db))]
 
 
 def secret_of(proc) -> str:
@@ -34,7 +39,8 @@ def secret_of(proc) -> str:
     return lines[0]
 
 
-def test_users_add_prints_the_one_time_password_once_and_lists_the_account(db_path, tmp_path):
+def test_users_add_prints_the_one_time_password_once_and_lists_the_account(db_target, tmp_path):
+    db_path = db_target
     added = run("users", "add", "Lan", "--role", "editor", "--ward", "phuc-yen", "--ward", "xuan-hoa", "--db", db_path)
     otp = secret_of(added)
     assert "one-time password" in added.stderr and "'lan'" in added.stderr and otp not in added.stderr
@@ -47,11 +53,12 @@ def test_users_add_prints_the_one_time_password_once_and_lists_the_account(db_pa
     assert "must change password" in lines[2]
     for secret in (otp, secret_of(admin)):
         assert secret not in listed.stdout + listed.stderr
-        assert secret.encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
-    accounts = Accounts(connect(db_path))
-    principal = accounts.verify_password("lan", otp)  # what the login page will do with it
-    assert principal == Principal("lan", "editor", ("phuc-yen", "xuan-hoa"), must_change=True)
-    accounts.change_password("lan", otp, NEW_PASSWORD)
+        assert secret.encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file()) + stored_bytes(db_path)
+    with connect(db_path) as db:
+        accounts = Accounts(db)
+        principal = accounts.verify_password("lan", otp)  # what the login page will do with it
+        assert principal == Principal("lan", "editor", ("phuc-yen", "xuan-hoa"), must_change=True)
+        accounts.change_password("lan", otp, NEW_PASSWORD)
     assert "active" in run("users", "list", "--db", db_path).stdout.splitlines()[2]
 
 
@@ -120,15 +127,18 @@ def test_role_changes_the_role_and_wards_of_an_account_and_its_open_sessions(db_
     assert unknown.returncode == 2 and "nobody" in unknown.stderr
     assert [t for t in trail(db_path) if t[1] == "user.role"] == [("cli", "user.role", "lan")] * 2
 
-def test_tokens_add_prints_the_token_once_list_shows_only_its_prefix_revoke_ends_it(db_path):
+def test_tokens_add_prints_the_token_once_list_shows_only_its_prefix_revoke_ends_it(db_target):
+    db_path = db_target
     added = run("tokens", "add", "ward-report", "--role", "viewer", "--ward", "vinh-yen", "--db", db_path)
     token = secret_of(added)
     assert token.startswith("dg_") and token not in added.stderr and "Bearer" in added.stderr
-    accounts = Accounts(connect(db_path))
+    db = connect(db_path)
+    accounts = Accounts(db)
     assert accounts.verify_token(token) == Principal("ward-report", "viewer", ("vinh-yen",), "token")
     listed = run("tokens", "list", "--db", db_path)
     assert token not in listed.stdout and token[:10] + "…" in listed.stdout and "active" in listed.stdout
     revoked = run("tokens", "revoke", "ward-report", "--db", db_path)
     assert revoked.returncode == 0 and accounts.verify_token(token) is None
     assert "revoked" in run("tokens", "list", "--db", db_path).stdout
+    db.close()
     assert trail(db_path) == [("cli", "token.add", "ward-report"), ("cli", "token.revoke", "ward-report")]

@@ -2,7 +2,8 @@
 
 Each person is their own HTTP client with their own cookies, as their browsers would be: the server's
 operator with the access token, an admin, editors and viewers with passwords, a script with an API token.
-What they see is what the server answers; what is stored is read back from the SQLite file itself.
+What they see is what the server answers; what is stored is read back from the database itself. Every test
+runs on both engines (conftest's db_target): an SQLite file, and PostgreSQL through DIGIGUIDE_DATABASE_URL.
 
 - first start: the token login leads to "create the first admin", which logs in as that admin;
 - an account made on the accounts page logs in with its one-time password, can do nothing until it has
@@ -12,7 +13,7 @@ What they see is what the server answers; what is stored is read back from the S
 - a viewer reads but does not mark and gets no mark buttons; an editor marks; an API token with role
   viewer reads with `Authorization: Bearer` and no CSRF token, and cannot mark; a ward-bound viewer sees
   only its ward;
-- sessions survive a restart (a second server on the same file); the access token's sessions end when
+- sessions survive a restart (a second server on the same database); the access token's sessions end when
   the token changes;
 - passwords, tokens and one-time passwords are in no byte of the database and no log line;
 - one lockout for passwords, the access token and API tokens;
@@ -37,7 +38,7 @@ from yarl import URL
 from analytics.accounts import audit_log, connect
 from analytics.store import connect as connect_analytics
 from analytics_data import generate_events, write
-from accountsutil import PASSWORD, make_account
+from accountsutil import PASSWORD, make_account, stored_bytes
 from bot.secrets_guard import LIMIT
 from webutil import app_settings, make_app, running_server
 
@@ -123,13 +124,13 @@ def events():
 
 
 @asynccontextmanager
-async def site(tmp_path: Path, kb, matcher, events=None, **settings) -> AsyncIterator[str]:
-    """Our whole server on tmp_path's files (the analytics database x.db, with `events` in it)."""
-    if events is not None and not (tmp_path / "x.db").exists():
-        db = connect_analytics(tmp_path / "x.db")
-        write(db, events)
-        db.conn.close()
-    async with running_server(make_app(tmp_path, kb, matcher, app_settings(tmp_path, **settings))) as base:
+async def site(tmp_path: Path, where: str, kb, matcher, events=None, **settings) -> AsyncIterator[str]:
+    """Our whole server on the database `where` (db_target: a file, or a PostgreSQL URL), with `events` in it."""
+    if events is not None:
+        with connect_analytics(where) as db:
+            if not db.scalar("select count(*) from events"):
+                write(db, events)
+    async with running_server(make_app(tmp_path, kb, matcher, app_settings(tmp_path, db=where, **settings))) as base:
         yield base
 
 
@@ -143,24 +144,21 @@ async def people(base: str, n: int) -> AsyncIterator[list[Person]]:
             await person.http.close()
 
 
-def entries(tmp_path: Path, **kw) -> list:
-    db = connect(tmp_path / "x.db")
-    try:
+def entries(where: str, **kw) -> list:
+    with connect(where) as db:
         return audit_log(db, limit=1000, **kw)
-    finally:
-        db.conn.close()
 
 
-async def admin_session(tmp_path: Path, admin: Person, name: str = "boss") -> None:
+async def admin_session(where: str, admin: Person, name: str = "boss") -> None:
     """An admin account that chose its password, logged in."""
-    make_account(tmp_path / "x.db", name, "admin")
+    make_account(where, name, "admin")
     assert (await admin.login(name, PASSWORD)).status == 303
 
 
 # -- the first start ---------------------------------------------------------------------------------------------
 
-async def test_first_start_the_token_link_creates_the_first_admin(tmp_path, kb, matcher):
-    async with site(tmp_path, kb, matcher) as base, people(base, 2) as [operator, later]:
+async def test_first_start_the_token_link_creates_the_first_admin(tmp_path, db_target, kb, matcher):
+    async with site(tmp_path, db_target, kb, matcher) as base, people(base, 2) as [operator, later]:
         page = await operator.get("/dashboard/login")
         assert 'id="token"' in page.text and 'id="password"' not in page.text  # no accounts yet: only the token
         r = await operator.token_login(next_path="/dashboard/weekly")
@@ -192,7 +190,7 @@ async def test_first_start_the_token_link_creates_the_first_admin(tmp_path, kb, 
         # and the password form knows boss now
         assert (await later.login("boss", NEW)).status == 303
 
-    log = [(e.actor, e.action, e.target) for e in reversed(entries(tmp_path))]
+    log = [(e.actor, e.action, e.target) for e in reversed(entries(db_target))]
     assert log == [
         ("token:admin-token", "login", None), ("bootstrap", "user.first_admin", "boss"),
         ("token:admin-token", "login", None), ("boss", "login", "boss"),
@@ -201,9 +199,9 @@ async def test_first_start_the_token_link_creates_the_first_admin(tmp_path, kb, 
 
 # -- one-time passwords --------------------------------------------------------------------------------------------
 
-async def test_an_account_from_the_accounts_page_must_change_its_one_time_password_first(tmp_path, kb, matcher, events):
-    async with site(tmp_path, kb, matcher, events) as base, people(base, 2) as [admin, lan]:
-        await admin_session(tmp_path, admin)
+async def test_an_account_from_the_accounts_page_must_change_its_one_time_password_first(tmp_path, db_target, kb, matcher, events):
+    async with site(tmp_path, db_target, kb, matcher, events) as base, people(base, 2) as [admin, lan]:
+        await admin_session(db_target, admin)
         await admin.get("/dashboard/accounts")
         made = await admin.form("/dashboard/accounts/users", [("name", "Lan"), ("role", "editor"), ("ward", "phuc-yen"), ("ward", "xuan-hoa")])
         assert made.status == 200 and "Mật khẩu dùng một lần của lan" in made.text
@@ -235,17 +233,17 @@ async def test_an_account_from_the_accounts_page_must_change_its_one_time_passwo
         assert (await stale.section()).status == 401  # the session before the change ended with it
         await stale.http.close()
 
-    actions = [(e.actor, e.action, e.target) for e in reversed(entries(tmp_path))]
+    actions = [(e.actor, e.action, e.target) for e in reversed(entries(db_target))]
     assert ("boss", "user.add", "lan") in actions and ("lan", "user.password", "lan") in actions
     assert actions.index(("lan", "login", "lan")) < actions.index(("lan", "user.password", "lan"))
-    added = next(e for e in entries(tmp_path) if e.action == "user.add")
+    added = next(e for e in entries(db_target) if e.action == "user.add")
     assert added.detail == {"role": "editor", "wards": ["phuc-yen", "xuan-hoa"]}
 
 
-async def test_disable_ends_a_live_session_and_reset_issues_a_new_one_time_password(tmp_path, kb, matcher):
-    async with site(tmp_path, kb, matcher) as base, people(base, 3) as [admin, lan, stranger]:
-        await admin_session(tmp_path, admin)
-        make_account(tmp_path / "x.db", "lan", "editor")
+async def test_disable_ends_a_live_session_and_reset_issues_a_new_one_time_password(tmp_path, db_target, kb, matcher):
+    async with site(tmp_path, db_target, kb, matcher) as base, people(base, 3) as [admin, lan, stranger]:
+        await admin_session(db_target, admin)
+        make_account(db_target, "lan", "editor")
         assert (await lan.login("lan", PASSWORD)).status == 303 and (await lan.section()).status == 200
 
         await admin.get("/dashboard/accounts")
@@ -290,10 +288,10 @@ async def test_disable_ends_a_live_session_and_reset_issues_a_new_one_time_passw
         broken = await admin.send("POST", "/dashboard/accounts/users", data=b"--x\r\nbroken", headers={"Origin": base, "Content-Type": "multipart/form-data; boundary=x", "X-CSRF-Token": admin.csrf})
         assert broken.status == 400
 
-    actions = [(e.actor, e.action, e.target) for e in entries(tmp_path)]
+    actions = [(e.actor, e.action, e.target) for e in entries(db_target)]
     for wanted in (("boss", "user.disable", "lan"), ("boss", "user.enable", "lan"), ("boss", "user.reset", "lan"), ("-", "login.failed", "lan"), ("-", "login.failed", None)):
         assert wanted in actions, wanted
-    assert entries(tmp_path, target="lan")[-1].action == "user.add" and entries(tmp_path, target="lan")[-1].actor == "cli"
+    assert entries(db_target, target="lan")[-1].action == "user.add" and entries(db_target, target="lan")[-1].actor == "cli"
 
 
 # -- roles, tokens, wards ------------------------------------------------------------------------------------------
@@ -304,10 +302,10 @@ async def inbox_key(person: Person, headers: dict | None = None) -> str:
     return r.json()["data"][0]["key"]
 
 
-async def test_a_viewer_reads_and_an_editor_marks(tmp_path, kb, matcher, events):
-    async with site(tmp_path, kb, matcher, events) as base, people(base, 2) as [viewer, editor]:
-        make_account(tmp_path / "x.db", "an", "viewer")
-        make_account(tmp_path / "x.db", "binh", "editor")
+async def test_a_viewer_reads_and_an_editor_marks(tmp_path, db_target, kb, matcher, events):
+    async with site(tmp_path, db_target, kb, matcher, events) as base, people(base, 2) as [viewer, editor]:
+        make_account(db_target, "an", "viewer")
+        make_account(db_target, "binh", "editor")
         assert (await viewer.login("an", PASSWORD)).status == 303 and (await editor.login("binh", PASSWORD)).status == 303
         for person, can in ((viewer, False), (editor, True)):
             page = await person.get("/dashboard/?since=&until=")
@@ -322,16 +320,16 @@ async def test_a_viewer_reads_and_an_editor_marks(tmp_path, kb, matcher, events)
         assert r.status == 403 and key == await inbox_key(viewer)
         r = await editor.api_post("/dashboard/api/mark", {"keys": [key], "status": "ignored"})
         assert r.status == 200 and key != await inbox_key(viewer)
-    marked = entries(tmp_path, actor="binh")
+    marked = entries(db_target, actor="binh")
     assert [(e.action, e.target, e.detail) for e in marked if e.action == "inbox.mark"] == [("inbox.mark", key, {"entry_id": None, "keys": 1, "status": "ignored"})]
-    assert not [e for e in entries(tmp_path, actor="an") if e.action == "inbox.mark"]
+    assert not [e for e in entries(db_target, actor="an") if e.action == "inbox.mark"]
 
 
 
-async def test_an_admin_changes_a_role_on_the_accounts_page_and_the_open_session_follows(tmp_path, kb, matcher, events):
-    async with site(tmp_path, kb, matcher, events) as base, people(base, 2) as [admin, an]:
-        await admin_session(tmp_path, admin)
-        make_account(tmp_path / "x.db", "an", "viewer")
+async def test_an_admin_changes_a_role_on_the_accounts_page_and_the_open_session_follows(tmp_path, db_target, kb, matcher, events):
+    async with site(tmp_path, db_target, kb, matcher, events) as base, people(base, 2) as [admin, an]:
+        await admin_session(db_target, admin)
+        make_account(db_target, "an", "viewer")
         assert (await an.login("an", PASSWORD)).status == 303
         await an.get("/dashboard/?since=&until=")  # a page open in her browser (its CSRF token)
         key = await inbox_key(an)
@@ -352,13 +350,13 @@ async def test_an_admin_changes_a_role_on_the_accounts_page_and_the_open_session
         assert r.status == 400 and "chính tài khoản của bạn" in r.text
         r = await admin.form("/dashboard/accounts/users/role", {"name": "an", "role": "boss"})
         assert r.status == 400 and "Vai trò" in r.text
-    changes = [e for e in entries(tmp_path, actor="boss") if e.action == "user.role"]
+    changes = [e for e in entries(db_target, actor="boss") if e.action == "user.role"]
     assert [(e.target, e.detail) for e in changes] == [("an", {"role": "editor", "wards": ["xuan-hoa"], "was": {"role": "viewer", "wards": []}})]
 
-async def test_api_tokens_read_with_bearer_and_no_csrf_and_are_revoked_at_once(tmp_path, kb, matcher, events, caplog):
+async def test_api_tokens_read_with_bearer_and_no_csrf_and_are_revoked_at_once(tmp_path, db_target, kb, matcher, events, caplog):
     caplog.set_level(logging.DEBUG)
-    async with site(tmp_path, kb, matcher, events) as base, people(base, 2) as [admin, script]:
-        await admin_session(tmp_path, admin)
+    async with site(tmp_path, db_target, kb, matcher, events) as base, people(base, 2) as [admin, script]:
+        await admin_session(db_target, admin)
         await admin.get("/dashboard/accounts")
         made = await admin.form("/dashboard/accounts/tokens", [("name", "ward-report"), ("role", "viewer"), ("ward", "phuc-yen")])
         assert made.status == 200 and "Mã API ward-report" in made.text
@@ -381,14 +379,14 @@ async def test_api_tokens_read_with_bearer_and_no_csrf_and_are_revoked_at_once(t
         assert r.status == 303 and "Đã thu hồi mã ward-report" in (await admin.get(r.location)).text
         assert (await script.section("totals", headers=bearer)).status == 401
     assert token not in caplog.text
-    assert [(e.actor, e.action, e.target) for e in entries(tmp_path) if e.action.startswith("token.")] == [
+    assert [(e.actor, e.action, e.target) for e in entries(db_target) if e.action.startswith("token.")] == [
         ("boss", "token.revoke", "ward-report"), ("boss", "token.add", "ward-report")]
 
 
-async def test_a_ward_bound_viewer_sees_only_its_ward(tmp_path, kb, matcher, events):
-    async with site(tmp_path, kb, matcher, events) as base, people(base, 2) as [bound, admin]:
-        make_account(tmp_path / "x.db", "phuong", "viewer", ["xuan-hoa"])
-        await admin_session(tmp_path, admin)
+async def test_a_ward_bound_viewer_sees_only_its_ward(tmp_path, db_target, kb, matcher, events):
+    async with site(tmp_path, db_target, kb, matcher, events) as base, people(base, 2) as [bound, admin]:
+        make_account(db_target, "phuong", "viewer", ["xuan-hoa"])
+        await admin_session(db_target, admin)
         assert (await bound.login("phuong", PASSWORD)).status == 303
         mine = (await bound.section("totals")).json()
         assert mine["filters"]["ward"] == "xuan-hoa"  # no ward asked: its own
@@ -408,10 +406,10 @@ async def test_a_ward_bound_viewer_sees_only_its_ward(tmp_path, kb, matcher, eve
 
 
 
-async def test_a_ward_bound_official_sees_and_prints_only_its_wards_groups(tmp_path, kb, matcher, events):
-    async with site(tmp_path, kb, matcher, events) as base, people(base, 2) as [bound, admin]:
-        make_account(tmp_path / "x.db", "phuong", "viewer", ["xuan-hoa"])
-        await admin_session(tmp_path, admin)
+async def test_a_ward_bound_official_sees_and_prints_only_its_wards_groups(tmp_path, db_target, kb, matcher, events):
+    async with site(tmp_path, db_target, kb, matcher, events) as base, people(base, 2) as [bound, admin]:
+        make_account(db_target, "phuong", "viewer", ["xuan-hoa"])
+        await admin_session(db_target, admin)
         assert (await bound.login("phuong", PASSWORD)).status == 303
         mine, every = await bound.get("/dashboard/groups?since=&until="), await admin.get("/dashboard/groups?since=&until=")
         assert mine.status == every.status == 200
@@ -432,23 +430,38 @@ async def test_a_ward_bound_official_sees_and_prints_only_its_wards_groups(tmp_p
 
 # -- sessions in the database --------------------------------------------------------------------------------------
 
-async def test_sessions_survive_a_restart_and_the_tokens_sessions_end_with_the_token(tmp_path, kb, matcher):
-    make_account(tmp_path / "x.db", "lan", "editor")
-    async with site(tmp_path, kb, matcher) as base, people(base, 2) as [lan, operator]:
+async def test_sessions_survive_a_restart_and_the_tokens_sessions_end_with_the_token(tmp_path, db_target, kb, matcher):
+    make_account(db_target, "lan", "editor")
+    async with site(tmp_path, db_target, kb, matcher) as base, people(base, 2) as [lan, operator]:
         assert (await lan.login("lan", PASSWORD)).status == 303 and (await operator.token_login()).status == 303
         cookies = lan.cookie, operator.cookie
     for token, operator_status in ((TOKEN, 200), ("another-token", 401)):
-        async with site(tmp_path, kb, matcher, dashboard_token=token) as base, people(base, 2) as [lan, operator]:
+        async with site(tmp_path, db_target, kb, matcher, dashboard_token=token) as base, people(base, 2) as [lan, operator]:
             for person, cookie in zip((lan, operator), cookies):
                 person.http.cookie_jar.update_cookies({"dg_session": cookie}, URL(base + "/dashboard/"))
             assert (await lan.section()).status == 200  # a second server on the same file knows her session
             assert (await operator.section()).status == operator_status  # a new access token ends the old one's sessions
 
 
-async def test_secrets_are_in_no_byte_of_the_database_and_no_log_line(tmp_path, kb, matcher, caplog):
+async def test_a_lost_postgresql_connection_does_not_log_anyone_out(tmp_path, pg_url, kb, matcher, caplog):
+    """The PostgreSQL server drops the dashboard's connections (a restart, a failover): the officials'
+    next requests are answered as before, their sessions intact, on new connections."""
+    make_account(pg_url, "lan", "editor")
+    async with site(tmp_path, pg_url, kb, matcher) as base, people(base, 1) as [lan]:
+        assert (await lan.login("lan", PASSWORD)).status == 303 and (await lan.section()).status == 200
+        with connect(pg_url) as db:
+            ended = db.scalar("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                              "where datname = current_database() and pid <> pg_backend_pid()")
+        assert ended >= 1
+        assert (await lan.section()).status == 200
+        assert (await lan.get("/dashboard/password")).status == 200
+    assert "the database connection was lost; reconnecting" in caplog.text
+
+
+async def test_secrets_are_in_no_byte_of_the_database_and_no_log_line(tmp_path, db_target, kb, matcher, caplog):
     caplog.set_level(logging.DEBUG)
-    async with site(tmp_path, kb, matcher) as base, people(base, 2) as [admin, lan]:
-        await admin_session(tmp_path, admin)
+    async with site(tmp_path, db_target, kb, matcher) as base, people(base, 2) as [admin, lan]:
+        await admin_session(db_target, admin)
         await admin.get("/dashboard/accounts")
         otp = (await admin.form("/dashboard/accounts/users", {"name": "lan", "role": "viewer"})).secret()
         token = (await admin.form("/dashboard/accounts/tokens", {"name": "script", "role": "viewer"})).secret()
@@ -457,7 +470,7 @@ async def test_secrets_are_in_no_byte_of_the_database_and_no_log_line(tmp_path, 
         await lan.change_password(otp, NEW)
         assert (await lan.section(headers={"Authorization": f"Bearer {token}"})).status == 200
         secrets = {otp, NEW, PASSWORD, "a wrong guess of hers", token, lan.cookie, admin.cookie, lan.csrf, TOKEN}
-    stored = b"".join(p.read_bytes() for p in tmp_path.glob("x.db*"))
+    stored = stored_bytes(db_target)
     for secret in secrets - {lan.csrf, TOKEN}:  # the CSRF token is kept as is (it is not a credential alone)
         assert secret.encode() not in stored, secret
     assert b"$argon2id$" in stored
@@ -466,9 +479,9 @@ async def test_secrets_are_in_no_byte_of_the_database_and_no_log_line(tmp_path, 
     assert "dashboard login: wrong name or password from 127.0.0.1" in caplog.text
 
 
-async def test_one_lockout_for_passwords_the_access_token_and_api_tokens(tmp_path, kb, matcher, events):
-    async with site(tmp_path, kb, matcher, events) as base, people(base, 2) as [guesser, admin]:
-        make_account(tmp_path / "x.db", "lan", "editor")
+async def test_one_lockout_for_passwords_the_access_token_and_api_tokens(tmp_path, db_target, kb, matcher, events):
+    async with site(tmp_path, db_target, kb, matcher, events) as base, people(base, 2) as [guesser, admin]:
+        make_account(db_target, "lan", "editor")
         for i in range(LIMIT // 2 - 1):
             assert (await guesser.login("lan", f"guess-{i}")).status == 403
             assert (await guesser.token_login(f"guess-{i}")).status == 403
@@ -483,14 +496,14 @@ async def test_one_lockout_for_passwords_the_access_token_and_api_tokens(tmp_pat
         assert r.status == 429 and r.json()["error"] == "too many failed attempts" and r.headers["Retry-After"]
         assert (await guesser.send("POST", "/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})).status == 429
         assert not guesser.cookie
-    failed = [e for e in entries(tmp_path) if e.action == "login.failed"]
+    failed = [e for e in entries(db_target) if e.action == "login.failed"]
     assert len(failed) == 2 * (LIMIT // 2 - 1) and {e.detail["method"] for e in failed} == {"password", "token"}
     assert all(e.detail["client"] == "127.0.0.1" and "guess" not in json.dumps(e.detail) for e in failed)
 
 
-async def test_the_password_login_refuses_a_post_from_another_site(tmp_path, kb, matcher):
-    make_account(tmp_path / "x.db", "lan", "editor")
-    async with site(tmp_path, kb, matcher) as base, people(base, 1) as [lan]:
+async def test_the_password_login_refuses_a_post_from_another_site(tmp_path, db_target, kb, matcher):
+    make_account(db_target, "lan", "editor")
+    async with site(tmp_path, db_target, kb, matcher) as base, people(base, 1) as [lan]:
         for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"}, {}):
             r = await lan.send("POST", "/dashboard/login", data={"name": "lan", "password": PASSWORD}, headers=headers)
             assert r.status == 403 and not lan.cookie, headers
@@ -499,10 +512,10 @@ async def test_the_password_login_refuses_a_post_from_another_site(tmp_path, kb,
 
 # -- the audit log --------------------------------------------------------------------------------------------------
 
-async def test_admins_read_the_audit_log_newest_first_by_actor_and_as_csv(tmp_path, kb, matcher, events):
-    async with site(tmp_path, kb, matcher, events) as base, people(base, 2) as [admin, binh]:
-        await admin_session(tmp_path, admin)
-        make_account(tmp_path / "x.db", "binh", "editor")
+async def test_admins_read_the_audit_log_newest_first_by_actor_and_as_csv(tmp_path, db_target, kb, matcher, events):
+    async with site(tmp_path, db_target, kb, matcher, events) as base, people(base, 2) as [admin, binh]:
+        await admin_session(db_target, admin)
+        make_account(db_target, "binh", "editor")
         await binh.login("binh", "not it")
         await binh.login("binh", PASSWORD)
         key = await inbox_key(binh)

@@ -1,10 +1,10 @@
-"""analytics.report against a generated data set whose figures are known, and the `report`/`export` CLI."""
+"""analytics.report against a generated data set whose figures are known, and the `report`/`export` CLI, on
+SQLite and PostgreSQL (the data set is written once per engine; ids end in [sqlite] / [postgresql])."""
 
 import csv
 import datetime as dt
 import io
 import json
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -17,38 +17,51 @@ from analytics.report import Filters
 from analytics.store import connect, write_batch
 from bot.engine import Event
 
-from analytics_data import GUIDES, KEY_GROUP, VIETNAM, check_catalogue, cluster_of, day_of, generate, question_key, summarise, write
+from analytics_data import (
+    ENGINES, GUIDES, KEY_GROUP, VIETNAM, check_catalogue, cluster_of, copy_of, day_of, generate, module_target, question_key, summarise, write,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 N_USERS, DAYS, SEED = 1200, 35, 7  # about 7,000 events over five weeks
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    events, expected = generate(N_USERS, DAYS, SEED)
-    path = tmp_path_factory.mktemp("analytics") / "report.db"
-    db = connect(path)
+def generated():
+    return generate(N_USERS, DAYS, SEED)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def dataset(request, tmp_path_factory, generated):
+    """(where, events, expected): the data set written once per engine."""
+    events, expected = generated
+    where = module_target(request, tmp_path_factory.mktemp("analytics"), request.param, "report")
+    db = connect(where)
     write(db, events, batch=1000)
-    db.conn.close()
-    return path, events, expected
+    db.close()
+    return where, events, expected
+
+
+SQLITE_ONLY = pytest.mark.parametrize("dataset", ["sqlite"], indirect=True)  # the same SQL as a test run on both
 
 
 @pytest.fixture
 def db(dataset):
     conn = connect(dataset[0])
     yield conn
-    conn.conn.close()
+    conn.close()
 
 
 @pytest.fixture
-def scratch(dataset, tmp_path):
+def scratch_where(request, dataset, tmp_path):
     """A private copy of the data set, for tests that mark clusters or add events."""
-    target = tmp_path / "copy.db"
-    with sqlite3.connect(dataset[0]) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
-    conn = connect(target)
+    return copy_of(request, dataset[0], tmp_path)
+
+
+@pytest.fixture
+def scratch(scratch_where):
+    conn = connect(scratch_where)
     yield conn
-    conn.conn.close()
+    conn.close()
 
 
 # the filter sets every section is checked under: a channel, a topic, a ward, "no ward", a source, and dates
@@ -141,14 +154,15 @@ def test_weeks_are_iso_weeks_starting_monday(db):
     assert sorted({(p.period, p.start) for p in weekly}) == [("2025-W10", "2025-03-03"), ("2025-W11", "2025-03-10")]
 
 
-def test_vietnam_days_not_utc_days(tmp_path):
-    db = connect(tmp_path / "tz.db")
+def test_vietnam_days_not_utc_days(db_target):
+    db = connect(db_target)
     late = dt.datetime(2025, 3, 9, 23, 30, tzinfo=VIETNAM).timestamp()  # 16:30 UTC, same day
     early = dt.datetime(2025, 3, 10, 0, 30, tzinfo=VIETNAM).timestamp()  # 17:30 UTC on the 9th
     write_batch(db, [Event(ts=late, channel="web", user="a", lang="vi", kind="faq", topic="eid"), Event(ts=early, channel="web", user="b", lang="vi", kind="faq", topic="eid")])
     assert [(p.period, p.questions) for p in rpt.series(db, Filters(), "day")] == [("2025-03-09", 1), ("2025-03-10", 1)]
     assert rpt.totals(db, Filters(since="2025-03-10")).questions == 1
     assert [p.period for p in rpt.series(db, Filters(), "week") if p.questions] == ["2025-W10", "2025-W11"]
+    db.close()
 
 
 # -- top questions and unanswered clusters --------------------------------------------------------------------
@@ -347,11 +361,12 @@ def test_full_report_sections_equal_the_single_functions(db, filters):
     assert report["funnels"] == rpt.to_plain(rpt.funnels(db, f))
 
 
-def test_empty_database_and_bad_filters(tmp_path):
-    db = connect(tmp_path / "empty.db")
+def test_empty_database_and_bad_filters(db_target):
+    db = connect(db_target)
     report = rpt.full_report(db, Filters())
     assert report["totals"]["questions"] == 0 and report["totals"]["answer_rate"] is None
     assert all(report[s] == [] for s in rpt.SECTIONS if s not in ("filters", "notes", "totals"))
+    db.close()
     with pytest.raises(ValueError, match="after"):
         Filters(since="2025-04-01", until="2025-03-01")
     with pytest.raises(ValueError, match="not a date"):
@@ -364,6 +379,7 @@ def cli(*args):
     return subprocess.run([sys.executable, "-m", "analytics", *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
+@SQLITE_ONLY
 def test_cli_report_table(dataset):
     path, _, expected = dataset
     out = cli("report", "--db", path)
@@ -374,6 +390,7 @@ def test_cli_report_table(dataset):
     assert "eid-no-otp" in out.stdout and "2025-W10" in out.stdout
 
 
+@SQLITE_ONLY
 def test_cli_report_csv_sections(dataset):
     path, events, _ = dataset
     out = cli("report", "--db", path, "--format", "csv", "--channel", "web", "--since", "2025-03-10")
@@ -413,7 +430,8 @@ def test_cli_export_writes_every_table_and_section(dataset, tmp_path):
         assert int(next(csv.DictReader(fh))["events"]) == len(events)
 
 
-def test_cli_errors_exit_2_and_purge_still_works(dataset, tmp_path):
+@SQLITE_ONLY
+def test_cli_errors_exit_2_and_purge_still_works(dataset, tmp_path, request):
     path, _, _ = dataset
     bad = cli("report", "--db", path, "--since", "31/03/2025")
     assert bad.returncode == 2 and "not a date" in bad.stderr
@@ -421,18 +439,17 @@ def test_cli_errors_exit_2_and_purge_still_works(dataset, tmp_path):
     assert backwards.returncode == 2 and "after" in backwards.stderr
     missing = cli("report", "--db", tmp_path / "nope.db")
     assert missing.returncode == 2 and "no analytics database" in missing.stderr and not (tmp_path / "nope.db").exists()
-    copy = tmp_path / "purge.db"
-    with sqlite3.connect(path) as src, sqlite3.connect(copy) as dst:
-        src.backup(dst)
+    unreachable = cli("report", "--db", "postgresql://postgres@127.0.0.1:1/nowhere")  # nothing listens on port 1
+    assert unreachable.returncode == 2 and "cannot open the database postgresql://postgres@127.0.0.1:1/nowhere" in unreachable.stderr
+    copy = copy_of(request, path, tmp_path)
     purged = cli("purge", "--db", copy, "--older-than", "1")
     assert purged.returncode == 0 and "deleted" in purged.stdout
 
 
-def test_cli_mark_and_unmark(dataset, tmp_path, scratch):
+def test_cli_mark_and_unmark(scratch_where, scratch):
     key = _cluster(scratch, "fb-passport").key
-    copy = tmp_path / "copy.db"  # the scratch fixture's file
-    marked = cli("mark", key, "ignored", "--db", copy)
+    marked = cli("mark", key, "ignored", "--db", scratch_where)
     assert marked.returncode == 0, marked.stderr
     assert _cluster(scratch, "fb-passport") is None
-    assert cli("unmark", key, "--db", copy).returncode == 0
+    assert cli("unmark", key, "--db", scratch_where).returncode == 0
     assert _cluster(scratch, "fb-passport").status == "open"

@@ -1,7 +1,7 @@
-"""The event store: batching off the hot path, flush on shutdown, crash safety, privacy, forget, purge."""
+"""The event store: batching off the hot path, flush on shutdown, crash safety, privacy, forget, purge, on
+SQLite and PostgreSQL (db_target); the bytes-on-disk and file-lock tests are SQLite's own."""
 
 import datetime as dt
-import os
 import signal
 import sqlite3
 import subprocess
@@ -15,7 +15,8 @@ import pytest
 from analytics.store import EventStore, connect, local_day, purge_older_than
 from bot.engine import Engine, Event, Incoming
 from bot.service import ChatService
-from bot.state import SqliteStateStore
+from bot.state import DatabaseStateStore
+from bot.storage import Target, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,56 +25,71 @@ def event(i=0, user="u1", kind="faq", ts=None, **kw):
     return Event(ts=ts or time.time(), channel="web", user=user, lang="vi", kind=kind, topic="eid", entry_id="eid-what-is", score=0.8, question=f"cau hoi {i}", question_key="hoi", **kw)
 
 
-def count(path, table="events"):
-    with sqlite3.connect(path) as conn:
-        return conn.execute(f"select count(*) from {table}").fetchone()[0]
+def count(where, table="events"):
+    """Rows in `table`, through a connection of the test's own (another than the writer's)."""
+    db = connect(where)
+    try:
+        return db.scalar(f"select count(*) from {table}")
+    finally:
+        db.close()
 
 
-def test_record_never_touches_the_disk_and_the_writer_flushes_within_a_second(tmp_path):
-    path = tmp_path / "a.db"
-    store = EventStore(path, flush_interval=0.2).start()
+def test_record_never_touches_the_disk_and_the_writer_flushes_within_a_second(db_target):
+    store = EventStore(db_target, flush_interval=0.2).start()
     try:
         start = time.perf_counter()
         for i in range(1000):
             store.record(event(i))
         assert time.perf_counter() - start < 0.5  # appending to a queue, not writing
         deadline = time.time() + 3
-        while count(path) < 1000 and time.time() < deadline:
+        while count(db_target) < 1000 and time.time() < deadline:
             time.sleep(0.05)
-        assert count(path) == 1000
-        assert count(path, "daily") >= 1 and connect(path).execute("select sum(n) from daily").fetchone()[0] == 1000
+        assert count(db_target) == 1000
+        db = connect(db_target)
+        try:
+            assert count(db_target, "daily") >= 1 and db.scalar("select sum(n) from daily") == 1000
+        finally:
+            db.close()
     finally:
         store.stop()
 
 
-def test_stop_flushes_everything_queued(tmp_path):
-    path = tmp_path / "a.db"
-    store = EventStore(path, flush_interval=60).start()  # the timer alone would not flush in time
+def test_stop_flushes_everything_queued(db_target):
+    store = EventStore(db_target, flush_interval=60).start()  # the timer alone would not flush in time
     for i in range(2500):
         store.record(event(i))
     store.stop()
-    assert count(path) == 2500 and store.committed == 2500
+    assert count(db_target) == 2500 and store.committed == 2500
+    assert [e["question"] for e in EventStore.read(db_target)] == [f"cau hoi {i}" for i in range(2500)]
 
 
-def test_schema_is_versioned_and_migrations_are_idempotent(tmp_path):
-    db = connect(tmp_path / "a.db")
-    assert db.execute("select version from schema_version").fetchone()[0] >= 1
-    tables = set(db.table_names())
-    assert {"events", "daily", "daily_users", "daily_guide", "daily_feedback", "daily_questions", "cluster_marks"} <= tables
-    db.conn.close()
-    db = connect(tmp_path / "a.db")  # second open: nothing re-applied, nothing lost
-    assert db.execute("select count(*) from schema_version").fetchone()[0] == 1
+def test_the_schema_comes_from_the_storage_migrations_and_a_reopen_keeps_everything(db_target):
+    db = connect(db_target)
+    try:
+        assert migrate.current(db) == migrate.head()
+        tables = set(db.table_names())
+        assert {"events", "daily", "daily_users", "daily_guide", "daily_feedback", "daily_questions", "cluster_marks"} <= tables
+        assert "schema_version" not in tables  # the store's own version table is gone: Alembic's says where it stands
+    finally:
+        db.close()
+    store = EventStore(db_target).start()
+    store.record(event(1))
+    store.stop()
+    db = connect(db_target)  # second open: nothing re-applied, nothing lost
+    try:
+        assert migrate.current(db) == migrate.head() and db.scalar("select count(*) from events") == 1
+    finally:
+        db.close()
 
 
-def test_a_killed_writer_loses_nothing_that_was_committed(tmp_path):
-    """Kill the process mid-stream: every event committed before the kill is intact, the file opens."""
-    path = tmp_path / "crash.db"
+def test_a_killed_writer_loses_nothing_that_was_committed(db_target):
+    """Kill the process mid-stream: every event committed before the kill is intact, the database opens."""
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
         from analytics.store import EventStore
         from bot.engine import Event
-        store = EventStore({str(path)!r}, flush_interval=0.1, max_batch=200).start()
+        store = EventStore({db_target!r}, flush_interval=0.1, max_batch=200).start()
         i = 0
         while True:
             store.record(Event(ts=time.time(), channel="web", user="u", lang="vi", kind="faq", question=str(i)))
@@ -89,17 +105,24 @@ def test_a_killed_writer_loses_nothing_that_was_committed(tmp_path):
         acknowledged = int(proc.stdout.readline())
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
-        stored = conn.execute("select count(*) from events").fetchone()[0]
-        numbers = {int(r[0]) for r in conn.execute("select question from events")}
+    target = Target.parse(db_target)
+    if target.engine == "sqlite":
+        with sqlite3.connect(target.path) as conn:
+            assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+    db = connect(db_target)
+    try:
+        stored = db.scalar("select count(*) from events")
+        numbers = {int(r[0]) for r in db.execute("select question from events")}
+        assert db.scalar("select sum(n) from daily") == stored  # no batch half written: events and rollups agree
+    finally:
+        db.close()
     assert stored >= acknowledged
     assert numbers == set(range(len(numbers)))  # a prefix: no holes, no partial batch
 
 
 def test_a_locked_database_is_retried_not_fatal(tmp_path, caplog):
     path = tmp_path / "locked.db"
-    connect(path).conn.close()
+    connect(path).close()
     blocker = sqlite3.connect(path, isolation_level=None, timeout=0)
     blocker.execute("begin exclusive")
     store = EventStore(path, flush_interval=0.1).start()
@@ -113,6 +136,27 @@ def test_a_locked_database_is_retried_not_fatal(tmp_path, caplog):
     assert "analytics write failed" in caplog.text
 
 
+def test_a_lost_postgresql_connection_is_reopened_and_nothing_is_lost(pg_url, caplog):
+    """The server ends the writer's session (a restart, a failover, an idle timeout): the next batch fails,
+    is kept, and goes in on a new connection."""
+    store = EventStore(pg_url, flush_interval=0.1).start()
+    try:
+        assert store.stored(event(1)).result(timeout=10) is True
+        db = connect(pg_url)
+        try:
+            ended = db.scalar(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = current_database() and pid != pg_backend_pid()"
+            )
+            assert ended >= 1
+            assert store.stored(event(2)).result(timeout=15) is True
+            assert db.scalar("select count(*) from events") == 2 and db.scalar("select sum(n) from daily") == 2
+        finally:
+            db.close()
+    finally:
+        store.stop()
+    assert store.failures >= 1 and ("analytics write failed" in caplog.text or "unavailable" in caplog.text)
+
+
 def count_safe(path):
     try:
         with sqlite3.connect(path, timeout=0) as conn:
@@ -124,7 +168,7 @@ def count_safe(path):
 async def test_planted_identifiers_never_reach_the_database_file(tmp_path, kb, matcher):
     db_path = tmp_path / "digiguide.db"
     store = EventStore(db_path, flush_interval=0.1).start()
-    service = ChatService(Engine(kb, SqliteStateStore(db_path), salt="s", matcher=matcher), store)
+    service = ChatService(Engine(kb, DatabaseStateStore(db_path), salt="s", matcher=matcher), store)
     planted = ["079203004567", "0912345678", "482913", "19036677889900", "nguyenvana@gmail.com", "123456789", "telegram-id-55501"]
     questions = [
         "số cccd của tôi 079203004567 không kích hoạt được vneid",
@@ -144,10 +188,9 @@ async def test_planted_identifiers_never_reach_the_database_file(tmp_path, kb, m
         assert secret.encode() not in raw, secret
 
 
-async def test_forget_deletes_the_citizens_events_and_state_but_not_others(tmp_path, kb, matcher):
-    db_path = tmp_path / "digiguide.db"
-    store = EventStore(db_path, flush_interval=0.1).start()
-    service = ChatService(Engine(kb, SqliteStateStore(db_path), salt="s", matcher=matcher), store)
+async def test_forget_deletes_the_citizens_events_and_state_but_not_others(db_target, kb, matcher):
+    store = EventStore(db_target, flush_interval=0.1).start()
+    service = ChatService(Engine(kb, DatabaseStateStore(db_target), salt="s", matcher=matcher), store)
     for text in ["kich hoat vneid", "quen mat khau", "/lang en"]:
         await service.handle(Incoming("web", "alice-session-1", text=text))
         await service.handle(Incoming("web", "bob-session-22", text=text))
@@ -156,35 +199,42 @@ async def test_forget_deletes_the_citizens_events_and_state_but_not_others(tmp_p
     assert out.event.kind == "forget" and "xoá dữ liệu" in out.replies[0].text
     store.stop()
     alice = out.event.user
-    with sqlite3.connect(db_path) as conn:
-        users = [r[0] for r in conn.execute("select distinct user from events")]
+    db = connect(db_target)
+    try:
+        users = [r[0] for r in db.execute("select distinct user from events")]
         assert alice not in users and len(users) == 1
-        assert conn.execute("select count(*) from daily_users where user = ?", [alice]).fetchone()[0] == 0
-        assert conn.execute("select count(*) from user_state where user = ?", [alice]).fetchone()[0] == 0
-    # and the next message starts fresh (language back to Vietnamese)
-    assert (await service.handle(Incoming("web", "alice-session-1", text="menu"))).event.lang == "vi"
+        assert db.scalar("select count(*) from daily_users where user = ?", [alice]) == 0
+        assert db.scalar("select count(*) from user_state where user = ?", [alice]) == 0
+    finally:
+        db.close()
+    # and the next message starts fresh (language back to Vietnamese; the event store is stopped by now)
+    assert (await ChatService(service.engine).handle(Incoming("web", "alice-session-1", text="menu"))).event.lang == "vi"
+    service.engine.store.close()
 
 
-def test_purge_removes_old_events_and_rollups(tmp_path):
-    path = tmp_path / "a.db"
+def test_purge_removes_old_events_and_rollups(db_target):
     now = time.time()
-    store = EventStore(path).start()
+    store = EventStore(db_target).start()
     for days_ago in (1, 10, 40, 100):
         store.record(event(days_ago, ts=now - days_ago * 86400))
     store.stop()
-    db = connect(path)
-    today = dt.datetime.fromtimestamp(now, dt.timezone(dt.timedelta(hours=7))).date()
-    assert purge_older_than(db, 30, today) == 2
-    assert sorted(r[0] for r in db.execute("select day from events")) == sorted(local_day(now - d * 86400) for d in (1, 10))
-    assert db.execute("select count(*) from daily where day < ?", [(today - dt.timedelta(days=30)).isoformat()]).fetchone()[0] == 0
+    db = connect(db_target)
+    try:
+        today = dt.datetime.fromtimestamp(now, dt.timezone(dt.timedelta(hours=7))).date()
+        assert purge_older_than(db, 30, today) == 2
+        assert sorted(r[0] for r in db.execute("select day from events")) == sorted(local_day(now - d * 86400) for d in (1, 10))
+        assert db.scalar("select count(*) from daily where day < ?", [(today - dt.timedelta(days=30)).isoformat()]) == 0
+        assert db.scalar("select sum(n) from daily") == 2
+    finally:
+        db.close()
 
 
-def test_purge_command_line(tmp_path):
-    path = tmp_path / "a.db"
-    store = EventStore(path).start()
+def test_purge_command_line(db_target):
+    store = EventStore(db_target).start()
     store.record(event(1, ts=time.time() - 90 * 86400))
     store.record(event(2))
     store.stop()
-    run = subprocess.run([sys.executable, "-m", "analytics", "purge", "--older-than", "30", "--db", str(path)], capture_output=True, text=True, cwd=ROOT)
-    assert run.returncode == 0 and "1" in run.stdout
-    assert count(path) == 1
+    run = subprocess.run([sys.executable, "-m", "analytics", "purge", "--older-than", "30", "--vacuum", "--db", db_target], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert "deleted 1 event(s)" in run.stdout
+    assert count(db_target) == 1

@@ -1,6 +1,7 @@
 """The officials' dashboard over HTTP (the real server app, aiohttp's test client): login and sessions, that no
 page, API or export is reachable without them, CSRF and same-origin checks on every POST, CSV exports that
-hold the figures of a generated data set, filters, and the unanswered inbox's marks."""
+hold the figures of a generated data set, filters, and the unanswered inbox's marks. The tests on the server
+run on both engines (conftest's db_target: an SQLite file, or PostgreSQL as DIGIGUIDE_DATABASE_URL gives it)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,11 @@ from analytics.web.formatting import csv_cell
 from analytics.web.overview import SECTIONS
 from analytics.web.weekly import default_week, parse_week
 from analytics_data import VIETNAM, cluster_of, day_of, generate_events, summarise, write
-from bot.config import Settings
 from bot.engine import Engine, Event
 from bot.server import build_app
 from bot.service import ChatService
 from bot.state import SqliteStateStore
+from webutil import app_settings
 
 TOKEN = "a-long-dashboard-token"
 EVIL = "https://evil.example"
@@ -44,27 +45,45 @@ def events() -> list[Event]:
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory, events) -> Path:
-    """The generated events in an analytics database, built once; each test gets a copy."""
+    """The generated events in an SQLite database, built once; each SQLite test gets a copy."""
     path = tmp_path_factory.mktemp("dash") / "seed.db"
-    db = connect(path)
-    write(db, events)
-    db.conn.close()
+    with connect(path) as db:
+        write(db, events)
     return path
 
 
-def make_dashboard_app(tmp_path: Path, kb, matcher, seeded: Path | None, token: str = TOKEN) -> web.Application:
-    db_path = tmp_path / "analytics.db"
-    if seeded is not None:
-        with sqlite3.connect(seeded) as src, sqlite3.connect(db_path) as dst:
+def seed(where: str, seeded: Path, events: list[Event]) -> str:
+    """The generated events in the database `where` (a db_target): a copy of the seeded file, or written anew
+    into the PostgreSQL database (a second or so)."""
+    if where.startswith("postgresql://"):
+        with connect(where) as db:
+            write(db, events)
+    else:
+        src, dst = sqlite3.connect(seeded), sqlite3.connect(where)
+        try:
             src.backup(dst)
-    settings = Settings(db_path=db_path, salt="t", dashboard_token=token)
+        finally:
+            src.close()
+            dst.close()
+    return where
+
+
+@pytest.fixture
+def dash_db(db_target, seeded, events) -> str:
+    """This test's database, on either engine, with the generated events."""
+    return seed(db_target, seeded, events)
+
+
+def make_dashboard_app(tmp_path: Path, kb, matcher, where: Path | str | None, token: str = TOKEN) -> web.Application:
+    """The server's app on the database `where` (None: an empty SQLite file in tmp_path)."""
+    settings = app_settings(tmp_path, db=where if where is not None else tmp_path / "analytics.db", dashboard_token=token)
     service = ChatService(Engine(kb, SqliteStateStore(tmp_path / "state.db"), "t", matcher=matcher))
     return build_app(settings, service)
 
 
 @pytest.fixture
-async def client(tmp_path, kb, matcher, seeded) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(make_dashboard_app(tmp_path, kb, matcher, seeded))) as c:
+async def client(tmp_path, kb, matcher, dash_db) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(make_dashboard_app(tmp_path, kb, matcher, dash_db))) as c:
         yield c
 
 
@@ -113,9 +132,8 @@ def written_behind_its_back(client: TestClient) -> None:
 
 
 def marks_in(client: TestClient) -> list[tuple]:
-    path = client.server.app[dashboard.DASHBOARD].ctx.settings.db_path
-    with sqlite3.connect(path) as conn:
-        return conn.execute("select question_key, status, entry_id from cluster_marks order by 1").fetchall()
+    with connect(client.server.app[dashboard.DASHBOARD].ctx.settings.database) as db:
+        return [tuple(row) for row in db.execute("select question_key, status, entry_id from cluster_marks order by 1")]
 
 
 # -- nothing without a session --------------------------------------------------------------------------------
@@ -415,10 +433,9 @@ async def test_marks_persist_and_apply_to_new_questions(client, kb):
     assert [c["status"] for c in shown if c["key"] == second["key"]] == ["ignored"]
 
     # a citizen asks the resolved question again, two days after the mark: same group, still resolved, counted
-    db = connect(client.server.app[dashboard.DASHBOARD].ctx.settings.db_path)
-    later = time.time() + 2 * 86400
-    write_batch(db, [Event(ts=later, channel="web", user="u-new", lang="vi", kind="fallback", question=gold["examples"][0], question_key=gold["key"])])
-    db.conn.close()
+    with connect(client.server.app[dashboard.DASHBOARD].ctx.settings.database) as db:
+        later = time.time() + 2 * 86400
+        write_batch(db, [Event(ts=later, channel="web", user="u-new", lang="vi", kind="fallback", question=gold["examples"][0], question_key=gold["key"])])
     written_behind_its_back(client)
     again = [c for c in await section(client, "unanswered") if c["key"] == gold["key"]][0]
     assert again["status"] == "resolved" and again["count"] == gold["count"] + 1 and again["after_mark"] == 1
@@ -436,11 +453,10 @@ async def test_marks_persist_and_apply_to_new_questions(client, kb):
 
 async def test_citizen_text_is_escaped_everywhere(client):
     await login(client)
-    db = connect(client.server.app[dashboard.DASHBOARD].ctx.settings.db_path)
     ts = dt.datetime(2025, 3, 20, 10, tzinfo=VIETNAM).timestamp()
     nasty = [("</script><script>alert(1)</script>", "alert script"), ('=HYPERLINK("http://evil.example","x")', "=hyperlink evil")]
-    write_batch(db, [Event(ts=ts + i, channel="web", user=f"x{i}", lang="vi", kind="fallback", question=q, question_key=k) for i in range(40) for q, k in nasty])
-    db.conn.close()
+    with connect(client.server.app[dashboard.DASHBOARD].ctx.settings.database) as db:
+        write_batch(db, [Event(ts=ts + i, channel="web", user=f"x{i}", lang="vi", kind="fallback", question=q, question_key=k) for i in range(40) for q, k in nasty])
     written_behind_its_back(client)
     weekly = await (await client.get("/dashboard/weekly?week=2025-W12")).text()
     assert "<script>alert" not in weekly and "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in weekly
@@ -609,8 +625,9 @@ async def test_standard_views_are_kept_warm_and_a_mark_drops_the_inbox(client, m
     assert len(opened) == 1  # the inbox, computed again
 
 
-async def test_the_warmer_stops_with_the_app_and_no_cache_means_no_warmer(tmp_path, kb, matcher, seeded, monkeypatch):
-    app = make_dashboard_app(tmp_path, kb, matcher, seeded)
+async def test_the_warmer_stops_with_the_app_and_no_cache_means_no_warmer(tmp_path, kb, matcher, seeded, events, monkeypatch):
+    """The warmer's life with the app's (SQLite only: what it reads is the sections', tested on both engines)."""
+    app = make_dashboard_app(tmp_path, kb, matcher, seed(str(tmp_path / "analytics.db"), seeded, events))
     async with TestClient(TestServer(app)):
         warmer = app[dashboard.DASHBOARD].warmer
         assert warmer is not None and not warmer.done()
@@ -618,7 +635,7 @@ async def test_the_warmer_stops_with_the_app_and_no_cache_means_no_warmer(tmp_pa
 
     monkeypatch.setenv("DIGIGUIDE_DASHBOARD_CACHE_TTL", "0")
     (tmp_path / "off").mkdir()
-    app = make_dashboard_app(tmp_path / "off", kb, matcher, seeded)
+    app = make_dashboard_app(tmp_path / "off", kb, matcher, seed(str(tmp_path / "off" / "analytics.db"), seeded, events))
     async with TestClient(TestServer(app)) as c:
         dash = app[dashboard.DASHBOARD]
         await login(c)

@@ -40,9 +40,8 @@ def events():
 
 @pytest.fixture
 async def site(tmp_path, kb, matcher, events) -> AsyncIterator[str]:
-    db = connect(tmp_path / "x.db")  # make_app's analytics database
-    write(db, events)
-    db.conn.close()
+    with connect(tmp_path / "x.db") as db:  # make_app's analytics database
+        write(db, events)
     async with running_server(make_app(tmp_path, kb, matcher)) as url:
         yield url
 

@@ -7,8 +7,8 @@
 - the code stays as docs/dashboard.md says: no import cycle among the analytics modules, page modules
   never import one another, no HTML written in Python strings, every word in both languages.
 
-The HTTP tests run the real server app (bot.server.build_app) on aiohttp's test server, on a real SQLite
-database with generated events.
+The HTTP tests run the real server app (bot.server.build_app) on aiohttp's test server, on a real database
+with generated events, on both engines (conftest's db_target: an SQLite file, or PostgreSQL).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from analytics.web import words
 from analytics.web.auth import AUTH, COOKIE, Principal, require
 from accountsutil import make_account, session_cookie
 from analytics_data import generate_events, write
-from webutil import make_app
+from webutil import app_settings, make_app
 
 ROOT = Path(__file__).resolve().parent.parent
 ANALYTICS = ROOT / "analytics"
@@ -43,11 +43,10 @@ async def resolve(request, token: str) -> Principal | None:
 
 
 @pytest.fixture
-async def client(tmp_path, kb, matcher) -> AsyncIterator[TestClient]:
-    db = connect(tmp_path / "x.db")  # webutil.app_settings' analytics database
-    write(db, generate_events(n_users=80, days=7, seed=3))
-    db.conn.close()
-    app = make_app(tmp_path, kb, matcher)
+async def client(tmp_path, db_target, kb, matcher) -> AsyncIterator[TestClient]:
+    with connect(db_target) as db:
+        write(db, generate_events(n_users=80, days=7, seed=3))
+    app = make_app(tmp_path, kb, matcher, app_settings(tmp_path, db=db_target))
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -86,9 +85,9 @@ async def test_roles_and_bearer_tokens(client):
 
 def login_as(client: TestClient, name: str, role: str) -> None:
     """A real account in the app's database, and a session of it in the client's cookie jar."""
-    path = client.server.app[AUTH].store.db_path
-    make_account(path, name, role)
-    client.session.cookie_jar.update_cookies({COOKIE: session_cookie(path, name)}, client.make_url("/dashboard/"))
+    where = client.server.app[AUTH].store.where
+    make_account(where, name, role)
+    client.session.cookie_jar.update_cookies({COOKIE: session_cookie(where, name)}, client.make_url("/dashboard/"))
 
 
 async def test_a_viewer_session_reads_but_does_not_mark(client):

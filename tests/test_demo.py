@@ -2,7 +2,8 @@
 a real SQLite file; the figures are read back through the report, the working-group report and the real
 dashboard server: the default views show data, every example reads as a citizen typed it and is what the
 engine would store for it, every entry, ward and group named exists, and a database with real events is
-never touched without --force."""
+never touched without --force. It fills a PostgreSQL database the same way (one test: the report code it
+exercises runs on both engines in its own tests)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def made(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
 def db(made):
     db = connect(made[0])
     yield db
-    db.conn.close()
+    db.close()
 
 
 def count(path: Path, sql: str) -> int:
@@ -133,6 +134,29 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
     out = demo("--db", bad)
     assert out.returncode == 2 and "not an analytics database" in out.stderr
     assert bad.read_text() == "my notes\n" * 200
+
+
+def test_the_demo_fills_a_postgresql_database_and_refuses_one_with_events(pg_url):
+    out = demo("--db", pg_url)
+    assert out.returncode == 0, out.stderr
+    assert f"DIGIGUIDE_DATABASE_URL={pg_url} make run" in out.stdout  # how to point the server at it
+    db = connect(pg_url)
+    try:
+        events = db.scalar("select count(*) from events")
+        assert f"{events:,} generated events" in out.stdout and events > 5000
+        day = today()
+        last28 = rpt.totals(db, rpt.Filters(since=day - dt.timedelta(days=27), until=day))
+        assert last28.questions > 1000 and last28.unique_users > 300 and last28.last_day >= (day - dt.timedelta(days=1)).isoformat()
+        assert db.scalar("select count(*) from tickets") > 50 and db.scalar("select count(*) from watchers where notified_at is not null") > 0
+    finally:
+        db.close()
+    refused = demo("--db", pg_url)  # (--force is the SQLite test's: the same deletes)
+    assert refused.returncode == 2 and "already has" in refused.stderr and "--force" in refused.stderr
+    db = connect(pg_url)
+    try:
+        assert db.scalar("select count(*) from events") == events
+    finally:
+        db.close()
 
 
 def test_make_demo_fills_the_demo_database_then_starts_the_server():

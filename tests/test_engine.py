@@ -1,13 +1,15 @@
 """Conversation flows as a citizen lives them: guides by button and by number, suggestions, fallback,
 language, feedback, state across a restart, and bad input."""
 
+from pathlib import Path
+
 import pytest
 
 from bot import present
 from bot.actions import Action, parse_action
 from bot.engine import Engine, Incoming
 from bot.replies import numbered_text
-from bot.state import SqliteStateStore
+from bot.state import DatabaseStateStore, UserState
 
 
 def say(engine, text=None, user="citizen-1", channel="console", **kw):
@@ -262,19 +264,40 @@ def test_replies_are_split_under_the_channel_limit(engine):
     assert out.replies[-1].buttons and not out.replies[0].buttons
 
 
-def test_state_survives_a_restart(kb, matcher, tmp_path):
-    path = tmp_path / "state.db"
-    first = Engine(kb, SqliteStateStore(path), salt="s", matcher=matcher)
+def test_state_survives_a_restart(kb, matcher, db_target):
+    first = Engine(kb, DatabaseStateStore(db_target), salt="s", matcher=matcher)
     tap(first, "l:en")
     tap(first, "g:portal-login-vneid:2")
     first.store.close()
 
-    second = Engine(kb, SqliteStateStore(path), salt="s", matcher=matcher)
-    out = say(second, "next")
-    assert out.event.lang == "en"
-    assert kb.guides["portal-login-vneid"].steps[2].en in out.replies[0].text
-    # the database holds only hashed ids
-    assert b"citizen-1" not in path.read_bytes()
+    second = Engine(kb, DatabaseStateStore(db_target), salt="s", matcher=matcher)
+    try:
+        out = say(second, "next")
+        assert out.event.lang == "en"
+        assert kb.guides["portal-login-vneid"].steps[2].en in out.replies[0].text
+        # the database holds only hashed ids
+        rows = second.store.db.query("select user, state from user_state")
+        assert rows and not any("citizen-1" in row["user"] + row["state"] for row in rows)
+        if second.store.db.engine == "sqlite":
+            assert not any(b"citizen-1" in p.read_bytes() for p in (Path(db_target), Path(f"{db_target}-wal")) if p.exists())
+    finally:
+        second.store.close()
+
+
+def test_state_store_writes_over_a_users_row_and_forgets_it(db_target):
+    store = DatabaseStateStore(db_target)
+    try:
+        assert store.get("u1") == UserState()  # nobody yet: the defaults
+        store.put("u1", UserState(lang="vi", options=("f:eid-levels", "m")))
+        store.put("u2", UserState(lang="en"))
+        store.put("u1", UserState(lang="en", guide_id="portal-login-vneid", guide_step=2, last_attempt=("fallback",)))
+        assert store.get("u1") == UserState(lang="en", guide_id="portal-login-vneid", guide_step=2, last_attempt=("fallback",))
+        assert store.db.scalar("select count(*) from user_state") == 2  # the same row written over
+        store.delete("u1")  # /forget
+        assert store.get("u1") == UserState() and store.get("u2").lang == "en"
+        assert store.db.scalar("select count(*) from user_state where user = ?", ["u1"]) == 0
+    finally:
+        store.close()
 
 
 def test_numbered_rendering_matches_typed_numbers(engine):

@@ -208,7 +208,8 @@ def test_an_operators_fingerprints_flag_the_pages_that_differ(kb):
 # -- asked counts and the command line ------------------------------------------------------------------------
 
 
-def events_db(path: Path) -> Path:
+def events_db(path: Path | str) -> Path | str:
+    """The database `path` (a file or a PostgreSQL URL) with answers of several entries on two days."""
     noon = dt.datetime(2026, 11, 20, 12, tzinfo=VIETNAM).timestamp()
     old = dt.datetime(2026, 7, 1, 12, tzinfo=VIETNAM).timestamp()
 
@@ -222,17 +223,20 @@ def events_db(path: Path) -> Path:
         + [ev("faq", "eid-levels"), ev("guide", "eid-forgot-password"), ev("guide_step", "eid-forgot-password"), ev("faq", "eid-forgot-password")]
         + [ev("suggest", "eid-levels"), ev("fallback", None), ev("faq", "eid-levels", ts=old)],
     )
-    db.conn.close()
+    db.close()
     return path
 
 
-def test_asked_counts_answers_per_entry_since_a_day(tmp_path):
-    db = connect(events_db(tmp_path / "a.db"))
-    assert asked_counts(db, D("2026-09-01")) == {
-        "faq:eid-card-fee": 5, "faq:eid-levels": 1, "guide:eid-forgot-password": 1, "faq:eid-forgot-password": 1,
-    }
-    assert asked_counts(db, D("2026-06-01"))["faq:eid-levels"] == 2
-    assert asked_counts(db, D("2026-11-21")) == {}
+def test_asked_counts_answers_per_entry_since_a_day(db_target):
+    db = connect(events_db(db_target))
+    try:
+        assert asked_counts(db, D("2026-09-01")) == {
+            "faq:eid-card-fee": 5, "faq:eid-levels": 1, "guide:eid-forgot-password": 1, "faq:eid-forgot-password": 1,
+        }
+        assert asked_counts(db, D("2026-06-01"))["faq:eid-levels"] == 2
+        assert asked_counts(db, D("2026-11-21")) == {}
+    finally:
+        db.close()
 
 
 def test_check_stale_prints_the_table_most_asked_first(tmp_path, content_copy, kb):

@@ -4,13 +4,16 @@ loopback API, and the web chat's GET /api/chat/pending (in real Chromium in test
 
 The courier retries later on 429 (with the platform's retry_after) and 5xx, and gives up at once on a
 refusal that will not change. The store's and the courier's clock is the test's (handoverutil.Clock), so a
-retry's time comes by moving it, never by waiting.
+retry's time comes by moving it, never by waiting. Every test here runs on both engines (db_target): the
+SQLite file and PostgreSQL, where several servers may share the outbox: an item goes to one courier, and a
+web chat message to one poll.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -20,11 +23,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.channels import telegram, web, zalo
 from bot.handover.courier import MAX_ATTEMPTS
-from bot.handover.store import TicketStore
-from handoverutil import Clock, Handover, handover_app, open_ticket, serve_handover, until
+from bot.handover.store import CLAIM_SECONDS, TicketStore
+from handoverutil import Clock, Handover, handover_app, handover_settings, held, open_ticket, serve_handover, until
 from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo import FakeZalo
-from webutil import app_settings, make_app, new_session
+from webutil import make_app, new_session
 
 TG_TOKEN, ZALO_TOKEN = "123:ABC", "zt-123"
 TG_USER, ZALO_USER = 1001, "6ede9afa66b88fe6d6a9"
@@ -59,8 +62,8 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
-async def tg_server(tg, tmp_path, kb, matcher) -> AsyncIterator[Handover]:
-    settings = app_settings(tmp_path, telegram_token=TG_TOKEN, telegram_api_base=tg.api_base,
+async def tg_server(tg, tmp_path, db_target, kb, matcher) -> AsyncIterator[Handover]:
+    settings = handover_settings(tmp_path, db_target, telegram_token=TG_TOKEN, telegram_api_base=tg.api_base,
                             telegram_webhook_url="https://digiguide.example/telegram/webhook")
     async with serve_handover(settings, kb, matcher, tmp_path, telegram.TELEGRAM) as handover:
         await until(lambda: "telegram" in handover.courier.senders)
@@ -155,13 +158,13 @@ async def test_officials_group_gets_the_notice_of_a_new_ticket(tg_server, tg, kb
     assert tg.bot_messages(TG_USER) == []  # nothing went to the citizen
 
 
-async def test_telegram_queued_replies_go_out_when_the_channel_starts(tg, tmp_path, kb, matcher):
+async def test_telegram_queued_replies_go_out_when_the_channel_starts(tg, tmp_path, db_target, kb, matcher):
     """Replies written while the bot was down (or Telegram unreachable) wait in the outbox and leave once
     the channel is connected: the courier learns the channel can send when it starts."""
-    settings = app_settings(tmp_path, telegram_token=TG_TOKEN, telegram_api_base=tg.api_base,
-                            telegram_webhook_url="https://digiguide.example/telegram/webhook")
+    settings = handover_settings(tmp_path, db_target, telegram_token=TG_TOKEN, telegram_api_base=tg.api_base,
+                                 telegram_webhook_url="https://digiguide.example/telegram/webhook")
     clock = Clock()
-    tickets = TicketStore(settings.db_path, SALT, clock=clock)  # the dashboard's process, while the bot is down
+    tickets = TicketStore(settings.database, SALT, clock=clock)  # the dashboard's process, while the bot is down
     ticket = open_ticket(tickets, SALT, "telegram", str(TG_USER))
     _message, outbox_id = tickets.reply(ticket.id, "Cán bộ Lan", ANSWER)
     tickets.close_db()
@@ -181,8 +184,8 @@ async def zl() -> AsyncIterator[FakeZalo]:
 
 
 @pytest.fixture
-async def zalo_server(zl, tmp_path, kb, matcher) -> AsyncIterator[Handover]:
-    settings = app_settings(tmp_path, zalo_token=ZALO_TOKEN, zalo_api_base=zl.api_base, zalo_webhook_url="https://digiguide.example/zalo/webhook")
+async def zalo_server(zl, tmp_path, db_target, kb, matcher) -> AsyncIterator[Handover]:
+    settings = handover_settings(tmp_path, db_target, zalo_token=ZALO_TOKEN, zalo_api_base=zl.api_base, zalo_webhook_url="https://digiguide.example/zalo/webhook")
     async with serve_handover(settings, kb, matcher, tmp_path, zalo.ZALO) as handover:
         await until(lambda: "zalo" in handover.courier.senders)
         yield handover
@@ -267,8 +270,8 @@ async def test_zalo_long_reply_failing_half_way_sends_only_the_rest_on_retry(zal
 
 # -- the web chat: GET /api/chat/pending ------------------------------------------------------------------------------
 @pytest.fixture
-async def web_client(tmp_path, kb, matcher) -> AsyncIterator[tuple[TestClient, Any]]:
-    app, tickets = handover_app(tmp_path, kb, matcher)
+async def web_client(tmp_path, db_target, kb, matcher) -> AsyncIterator[tuple[TestClient, Any]]:
+    app, tickets = handover_app(tmp_path, kb, matcher, handover_settings(tmp_path, db_target))
     async with TestClient(TestServer(app)) as client:
         yield client, tickets
     tickets.close_db()
@@ -319,3 +322,61 @@ async def test_web_pending_is_rate_limited_per_session(web_client):
 async def test_web_pending_with_handover_off_is_empty(tmp_path, kb, matcher):
     async with TestClient(TestServer(make_app(tmp_path, kb, matcher))) as client:
         assert await pending(client, new_session()) == (200, {"replies": []})
+
+
+# -- several servers on one database: each message goes out once ----------------------------------------------------
+def test_two_couriers_never_take_the_same_message_and_a_dead_ones_are_sent_later(db_target):
+    clock = Clock()
+    one, two = TicketStore(db_target, SALT, clock=clock), TicketStore(db_target, SALT, clock=clock)  # two servers
+    try:
+        ticket = open_ticket(one, SALT, "telegram", str(TG_USER))
+        queued = [one.reply(ticket.id, "Cán bộ Lan", f"{ANSWER} ({n})")[1] for n in range(6)]
+        first = one.claim(["telegram"], limit=4)
+        second = two.claim(["telegram"])
+        assert [i.id for i in first] == queued[:4] and [i.id for i in second] == queued[4:]  # oldest first, none twice
+        assert two.claim(["telegram"]) == [] and one.claim(["telegram"]) == []  # claimed: due for nobody else
+        assert all(i.address == str(TG_USER) and i.attempts == 0 for i in first + second)
+        for item in first:
+            one.delivered(item.id)
+        # the second server died before sending its two: after the claim's time they are due again
+        clock.advance(CLAIM_SECONDS - 1)
+        assert one.claim(["telegram"]) == []
+        clock.advance(1)
+        assert [i.id for i in one.claim(["telegram"])] == queued[4:]
+        assert [one.delivery(i) for i in queued] == ["sent"] * 4 + ["queued"] * 2
+
+        # many at once, from both servers in threads: every message to exactly one of them
+        more = [one.reply(ticket.id, "Cán bộ Lan", f"{ANSWER} [{n}]")[1] for n in range(40)]
+        for _ in range(3):
+            with ThreadPoolExecutor(2) as pool:
+                taken = [f.result() for f in [pool.submit(store.claim, ["telegram"], 25) for store in (one, two)]]
+            ids = [i.id for batch in taken for i in batch]
+            assert len(ids) == len(set(ids))
+            clock.advance(CLAIM_SECONDS)
+        assert set(ids) == set(more) | set(queued[4:])
+    finally:
+        one.close_db()
+        two.close_db()
+
+
+def test_two_polls_of_one_web_chat_at_once_show_each_reply_once(db_target):
+    clock = Clock()
+    stores = [TicketStore(db_target, SALT, clock=clock) for _ in range(3)]  # the officials' desk and two servers
+    desk, polls = stores[0], stores[1:]
+    try:
+        session = new_session()
+        ticket = open_ticket(desk, SALT, "web", session)
+        queued = [desk.reply(ticket.id, "Cán bộ Lan", f"{ANSWER} ({n})")[1] for n in range(3)]
+        with ThreadPoolExecutor(2) as pool:
+            with held(db_target, "update outbox set attempts = attempts where ticket_id = ?", [ticket.id]):  # a third poll, mid-write
+                futures = [pool.submit(store.pending, desk.get(ticket.id).user) for store in polls]
+                time.sleep(0.3)
+                assert not any(f.done() for f in futures)
+            shown = [f.result(timeout=10) for f in futures]
+        assert sorted(len(s) for s in shown) == [0, 3]  # one poll shows all three, the other none
+        assert [i.id for s in shown for i in s] == queued and all(i.address == session and i.attempts == 0 for s in shown for i in s)
+        assert [desk.delivery(i) for i in queued] == ["sent"] * 3
+        assert polls[0].pending(desk.get(ticket.id).user) == []
+    finally:
+        for store in stores:
+            store.close_db()

@@ -1,18 +1,19 @@
 """A confirmed ticket is never lost (issue 12, section 1): `python -m bot serve` in a subprocess, citizens
 on the web chat hand questions over to an official at a steady pace, and the server is killed with
 SIGKILL while confirmations are in flight. Every ticket code a citizen was shown must be in the database
-afterwards, and after a restart the citizen's conversation knows the ticket."""
+afterwards, and after a restart the citizen's conversation knows the ticket. On each engine: the SQLite file,
+and PostgreSQL (DIGIGUIDE_DATABASE_URL; the server process is killed, the database server is not)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import signal
-import sqlite3
 import time
 
 import aiohttp
 
+from bot import storage
 from killrun import _free_port, _start, _wait_healthy
 
 UNKNOWN = "vneid hang hai va hang mot {n}"  # the bot falls back; {n} keeps each citizen's question apart
@@ -62,14 +63,15 @@ async def kill_during_handovers(folder, citizens: int = 120, rate: float = 400.0
     return shown
 
 
-def test_no_confirmed_ticket_is_lost_when_the_server_is_killed(tmp_path):
+def test_no_confirmed_ticket_is_lost_when_the_server_is_killed(tmp_path, db_target, monkeypatch):
+    where = tmp_path / "data" / "bot.db"  # killrun's DIGIGUIDE_DB
+    if db_target.startswith("postgresql://"):
+        monkeypatch.setenv("DIGIGUIDE_DATABASE_URL", db_target)  # the server's environment is ours plus killrun's
+        where = db_target
     shown = asyncio.run(kill_during_handovers(tmp_path))
     assert 50 <= len(shown) < 120, len(shown)  # many confirmed before the kill, and others cut off by it
-    conn = sqlite3.connect(tmp_path / "data" / "bot.db")
-    try:
-        stored = {f"#{i:04d}": question for i, question in conn.execute("select id, question from tickets where status = 'open'")}
-    finally:
-        conn.close()
+    with storage.connect(where) as db:
+        stored = {f"#{i:04d}": question for i, question in db.execute("select id, question from tickets where status = 'open'").fetchall()}
     missing = {s: code for s, code in shown.items() if code not in stored}
     assert not missing, f"{len(missing)} confirmed ticket(s) lost: {missing}"
     session, code = sorted(shown.items())[0]

@@ -4,7 +4,8 @@ polling the loopback Bot API (tests/fake_telegram.py) and the Zalo client pollin
 an editor of that ward (an API token bound to it, as `python -m analytics tokens add` makes) sees the
 ticket and replies; the citizen receives it in the same chat; an editor of another ward sees nothing of
 it. A Zalo citizen who asked the same and tapped "tell me when answered" is told once when the question
-becomes an FAQ entry, and the next citizen gets the answer from the bot directly. The web chat's side,
+becomes an FAQ entry, and the next citizen gets the answer from the bot directly; on both engines (conftest's
+db_target: every table but the conversation state in an SQLite file, or in PostgreSQL). The web chat's side,
 in Chromium: tests/test_handover_web_browser.py."""
 
 from __future__ import annotations
@@ -31,15 +32,15 @@ ANSWER = "Mức 2 có thêm ảnh chân dung và vân tay, làm tại công an x
 POSTER = "g-eid-activate__tdp-phuc-yen-5"  # the citizen came through a Phúc Yên working group's poster
 
 
-def tokens(db_path) -> dict[str, dict[str, str]]:
+def tokens(where) -> dict[str, dict[str, str]]:
     """Bearer headers: an editor of Phúc Yên, an editor of Xuân Hòa, an unbound admin."""
-    accounts = Accounts(connect(db_path))
-    made = {
-        "phuc_yen": accounts.add_token("phuc-yen-desk", "editor", ["phuc-yen"], actor="cli"),
-        "xuan_hoa": accounts.add_token("xuan-hoa-desk", "editor", ["xuan-hoa"], actor="cli"),
-        "admin": accounts.add_token("province", "admin", [], actor="cli"),
-    }
-    accounts.db.conn.close()
+    with connect(where) as db:
+        accounts = Accounts(db)
+        made = {
+            "phuc_yen": accounts.add_token("phuc-yen-desk", "editor", ["phuc-yen"], actor="cli"),
+            "xuan_hoa": accounts.add_token("xuan-hoa-desk", "editor", ["xuan-hoa"], actor="cli"),
+            "admin": accounts.add_token("province", "admin", [], actor="cli"),
+        }
     return {k: {"Authorization": f"Bearer {v}"} for k, v in made.items()}
 
 
@@ -54,10 +55,10 @@ async def platforms() -> AsyncIterator[tuple[FakeTelegram, FakeZalo]]:
 
 
 @pytest.fixture
-async def site(platforms, tmp_path, content_copy, kb, matcher):
+async def site(platforms, tmp_path, db_target, content_copy, kb, matcher):
     """Publishing writes into a copy of content/ (the session's kb and matcher are of the same files)."""
     tg, zl = platforms
-    settings = app_settings(tmp_path, content_dir=content_copy, telegram_token=TG_TOKEN, telegram_api_base=tg.api_base, zalo_token=ZALO_TOKEN, zalo_api_base=zl.api_base)
+    settings = app_settings(tmp_path, db=db_target, content_dir=content_copy, telegram_token=TG_TOKEN, telegram_api_base=tg.api_base, zalo_token=ZALO_TOKEN, zalo_api_base=zl.api_base)
     async with serve_handover(settings, kb, matcher, tmp_path) as handover:
         handover.courier.clock = time.time  # real time here: nothing waits for a retry
         handover.tickets.clock = time.time
@@ -118,7 +119,7 @@ async def test_a_question_goes_to_the_wards_official_and_the_answer_back_and_int
     tg, zl = platforms
     tg.private_chat(CITIZEN)
     zl.know_chat(NEIGHBOUR)
-    heads = tokens(site.ctx.settings.db_path)
+    heads = tokens(site.ctx.settings.database)
     citizen, neighbour = Telegram(tg, CITIZEN), Zalo(zl, NEIGHBOUR)
 
     # the Zalo neighbour asks first, gets no answer and asks to be told
@@ -213,7 +214,7 @@ async def test_on_zalo_the_citizen_picks_by_number_and_the_wards_group_hears_of_
         [notice] = await tg.wait_for("sendMessage", 1, since=mark, timeout=10)  # the courier's next round
         assert int(notice["chat_id"]) == group and code in notice["text"] and UNKNOWN in notice["text"]
 
-        heads = tokens(site.ctx.settings.db_path)
+        heads = tokens(site.ctx.settings.database)
         async with aiohttp.ClientSession() as http:
             status, listed = await api(http, site.server.url, "GET", "/dashboard/api/tickets?status=open&ward=xuan-hoa", heads["admin"])
             [ticket] = [t for t in listed["tickets"] if t["code"] == code]

@@ -1,20 +1,25 @@
 """Asking an official, in the engine (bot/handover/flow.py) on the real content and matcher, with the real
-ticket store in tmp_path: the offer after a fallback and a 👎, the phrases that ask for a person, what the
+ticket store (db_target: SQLite and PostgreSQL): the offer after a fallback and a 👎, the phrases that ask for a person, what the
 confirmation says and sends (redacted), the ticket code, office hours, adding and withdrawing, /forget,
-"tell me when there is an answer", and the engine without a ticket store."""
+"tell me when there is an answer", and the engine without a ticket store. The store's side runs on both
+engines (SQLite and PostgreSQL): changes that race with another process, and the bytes /forget leaves."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
+from bot import storage
 from bot.engine import Engine, Incoming
-from handoverutil import Clock
+from handoverutil import Clock, held
 from bot.handover.flow import outbox_replies
 from bot.handover.hours import VIETNAM
-from bot.handover.store import TicketStore
+from bot.handover.store import FORGET_TABLES, TicketError, TicketStore
 from bot.knowledge import ContentError, load_knowledge
 from bot.privacy import hash_user
 from bot.state import MemoryStateStore
@@ -31,8 +36,9 @@ def clock():
 
 
 @pytest.fixture
-def tickets(tmp_path, clock):
-    store = TicketStore(tmp_path / "x.db", "t", clock=clock)
+def tickets(db_target, clock):
+    """The real ticket store, once on each engine (SQLite file, PostgreSQL)."""
+    store = TicketStore(db_target, "t", clock=clock)
     yield store
     store.close_db()
 
@@ -216,3 +222,120 @@ def test_bot_check_refuses_a_malformed_handover_section(content_copy, change, pr
         load_knowledge(content_copy)
     messages = " ".join(p.message for p in refused.value.problems)
     assert "handover" in messages and all("locality.yaml" in p.file for p in refused.value.problems)
+
+
+# -- the store, with other processes writing at the same moment (both engines) --------------------------------------
+WAIT = 0.3  # seconds for a thread to reach the lock another process holds
+
+
+def waiting(pool: ThreadPoolExecutor, *calls) -> list[Future]:
+    """Start `calls` in threads and give them the time to reach the lock held meanwhile."""
+    futures = [pool.submit(call) for call in calls]
+    time.sleep(WAIT)
+    assert not any(f.done() for f in futures), "they should wait for the other process's write"
+    return futures
+
+
+def refusal(future: Future) -> str | None:
+    try:
+        future.result(timeout=10)
+    except TicketError as exc:
+        return exc.code
+    return None
+
+
+def test_a_ticket_closed_while_officials_answer_take_and_the_citizen_adds_stays_closed(tickets, db_target, clock):
+    ticket = tickets.open_ticket(user="u1", channel="telegram", address="1001", lang="vi", ward="phuc-yen", topic=None, question="Hỏi về VNeID")
+    lan, minh, citizen = (TicketStore(db_target, "t", clock=clock) for _ in range(3))  # three other processes
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            with held(db_target, "update tickets set status = 'closed', closed_at = ?, address = null, taken_by = 'huong' where id = ?", [clock(), ticket.id]):
+                answering, taking, adding = waiting(pool, lambda: lan.reply(ticket.id, "lan", "Chị mang CCCD đến phường."),
+                                                    lambda: minh.take(ticket.id, "minh"), lambda: citizen.add(ticket.id, "thêm"))
+            assert [refusal(f) for f in (answering, taking, adding)] == ["closed", "closed", "closed"]
+    finally:
+        for store in (lan, minh, citizen):
+            store.close_db()
+    after = tickets.get(ticket.id)
+    assert (after.status, after.taken_by, after.first_answer_at, after.messages) == ("closed", "huong", None, ())
+    assert tickets.due(["telegram"]) == []  # no reply queued for a citizen whose ticket is closed
+
+
+def test_taking_a_ticket_someone_else_took_moves_it_and_the_reply_keeps_the_taker(tickets, clock):
+    ticket = tickets.open_ticket(user="u1", channel="zalo", address="z1", lang="vi", ward="", topic=None, question="Hỏi")
+    assert tickets.take(ticket.id, "lan").taken_by == "lan"
+    clock.advance(60)
+    moved = tickets.take(ticket.id, "minh")
+    assert (moved.taken_by, moved.taken_at) == ("minh", clock())
+    tickets.reply(ticket.id, "lan", "Trả lời")  # lan still answers: the ticket stays minh's, now answered
+    answered = tickets.get(ticket.id)
+    assert (answered.status, answered.taken_by, answered.first_answer_at) == ("answered", "minh", clock())
+    with pytest.raises(TicketError) as missing:
+        tickets.take(ticket.id + 1000, "lan")
+    assert missing.value.code == "not_found"
+
+
+def test_a_nul_character_is_dropped_from_what_is_stored_on_either_engine(tickets):
+    ticket = tickets.open_ticket(user="u1", channel="web", address="s1", lang="vi", ward="", topic=None, question="hỏi\x00 về VNeID")
+    tickets.add(ticket.id, "thêm\x00")
+    message, outbox = tickets.reply(ticket.id, "lan", "\x00Trả lời\x00 đây")
+    stored = tickets.get(ticket.id)
+    assert (stored.question, stored.additions, message.text) == ("hỏi về VNeID", ["thêm"], "Trả lời đây")
+    assert [m.text for m in stored.messages if m.author == "lan"] == ["Trả lời đây"]
+    with pytest.raises(TicketError) as empty:
+        tickets.reply(ticket.id, "lan", " \x00 ")
+    assert empty.value.code == "empty"
+
+
+def test_a_cluster_resolved_by_two_processes_at_once_tells_each_citizen_once(tickets, db_target, clock):
+    for n in range(5):
+        tickets.watch(user=f"w{n}", channel="zalo", address=f"z{n}", lang="vi", question_key="vneid hang hai", topic="eid")
+    server, command = TicketStore(db_target, "t", clock=clock), TicketStore(db_target, None, clock=clock)  # the dashboard, `analytics mark`
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            with held(db_target, "update watchers set topic = topic where question_key = ?", ["vneid hang hai"]):
+                first, second = waiting(pool, lambda: server.notify_resolved(["vneid hang hai"], "eid-levels"),
+                                        lambda: command.notify_resolved(["vneid hang hai"], "eid-levels"))
+            assert sorted(f.result(timeout=10).queued for f in (first, second)) == [0, 5]
+    finally:
+        server.close_db()
+        command.close_db()
+    told = tickets.due(["zalo"])
+    assert sorted(item.address for item in told) == [f"z{n}" for n in range(5)] and {item.kind for item in told} == {"notify"}
+
+
+def test_forget_leaves_no_bytes_of_the_citizen_in_the_tables(db_target, clock):
+    store = TicketStore(db_target, "t", clock=clock)
+    gone = store.open_ticket(user="alice", channel="telegram", address="1001", lang="vi", ward="phuc-yen", topic=None, question="cau-hoi-cua-alice-ve-vneid")
+    store.add(gone.id, "bo-sung-cua-alice")
+    store.reply(gone.id, "lan", "tra-loi-cho-alice")
+    store.watch(user="alice", channel="telegram", address="1001", lang="vi", question_key="khoa-cua-alice", topic=None)
+    kept = store.open_ticket(user="bob", channel="zalo", address="z2", lang="vi", ward="", topic=None, question="cau-hoi-cua-bob-ve-vneid")
+    assert store.forget("alice") == 1
+    assert store.tickets() == [store.get(kept.id)] and store.due(["telegram"]) == []
+    assert store.db.scalar("select count(*) from watchers where user = ?", ["alice"]) == 0
+    store.close_db()  # on SQLite the last connection to close checkpoints the write-ahead log into the file
+    blob = table_bytes(db_target)
+    assert b"cau-hoi-cua-bob-ve-vneid" in blob  # the search sees rows that are there
+    for trace in (b"cau-hoi-cua-alice", b"bo-sung-cua-alice", b"tra-loi-cho-alice", b"khoa-cua-alice", b"alice"):
+        assert trace not in blob, trace
+
+
+def table_bytes(where: str) -> bytes:
+    """Every byte of the handover tables and their indexes as stored: the SQLite file, or PostgreSQL's pages
+    (pageinspect, as the server holds them: what it writes to disk)."""
+    if not where.startswith("postgresql://"):
+        return b"".join(p.read_bytes() for p in (Path(where), Path(f"{where}-wal")) if p.exists())
+    with storage.connect(where) as db:
+        try:
+            db.execute("create extension if not exists pageinspect")
+        except storage.Error as exc:
+            pytest.skip(f"PostgreSQL's pageinspect extension is not installed: {exc}")
+        names = [*FORGET_TABLES, *(r[0] for r in db.execute(
+            "select i.relname from pg_index x join pg_class i on i.oid = x.indexrelid join pg_class t on t.oid = x.indrelid "
+            f"where t.relname in ({', '.join('?' for _ in FORGET_TABLES)})", list(FORGET_TABLES)).fetchall())]
+        pages = []
+        for name in names:
+            count = db.scalar("select pg_relation_size(?::regclass) / current_setting('block_size')::int", [name])
+            pages += [bytes(db.scalar("select get_raw_page(?, ?)", [name, n])) for n in range(count)]
+        return b"".join(pages)

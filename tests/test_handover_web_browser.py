@@ -150,9 +150,8 @@ async def test_a_citizen_hands_a_question_over_in_the_page_and_reads_the_officia
     await expect(sent).to_contain_text("Mã câu hỏi của bạn: #")
     code = (await sent.text_content()).split("Mã câu hỏi của bạn: ", 1)[1][:5]
 
-    accounts = Accounts(connect(site.ctx.settings.db_path))
-    token = accounts.add_token("phuc-yen-desk", "editor", ["phuc-yen"], actor="cli")
-    accounts.db.conn.close()
+    with connect(site.ctx.settings.database) as db:
+        token = Accounts(db).add_token("phuc-yen-desk", "editor", ["phuc-yen"], actor="cli")
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession() as http:
         async with http.get(site.server.url + "/dashboard/api/tickets?status=open", headers=headers) as r:

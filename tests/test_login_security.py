@@ -4,7 +4,9 @@ Every check of the token (the dashboard's login form, POST /admin/reload) shares
 client, and while it lasts even the right token gets 429 with Retry-After. Behind a trusted reverse proxy
 the client is the one X-Forwarded-For names, so a guesser is locked out and an official at another
 address is not; an X-Forwarded-* header from anybody else is ignored. Only `Authorization: Bearer <token>`
-is accepted. Each actor below is its own HTTP client with its own cookies, as two browsers would be.
+is accepted. Each actor below is its own HTTP client with its own cookies, as two browsers would be. The
+tests of the whole server run on both engines (conftest's db_target: the sessions and the audit entries of the
+logins are rows); the lockout itself is in memory.
 """
 
 from __future__ import annotations
@@ -72,9 +74,10 @@ class Actor:
 
 
 @asynccontextmanager
-async def server(tmp_path: Path, kb, matcher, trusted: str = "") -> AsyncIterator[str]:
-    """Our whole app with TOKEN, trusting the proxies in `trusted` (DIGIGUIDE_TRUSTED_PROXIES syntax)."""
-    settings = app_settings(tmp_path, dashboard_token=TOKEN, trusted_proxies=parse_networks(trusted))
+async def server(tmp_path: Path, where: str, kb, matcher, trusted: str = "") -> AsyncIterator[str]:
+    """Our whole app with TOKEN on the database `where` (db_target), trusting the proxies in `trusted`
+    (DIGIGUIDE_TRUSTED_PROXIES syntax)."""
+    settings = app_settings(tmp_path, db=where, dashboard_token=TOKEN, trusted_proxies=parse_networks(trusted))
     async with running_server(make_app(tmp_path, kb, matcher, settings)) as base:
         yield base
 
@@ -97,9 +100,9 @@ def assert_locked_out(reply: Reply) -> None:
 
 # -- one lockout for every check of the token --------------------------------------------------------------------
 
-async def test_guesses_on_admin_reload_lock_out_the_right_token_there_and_on_the_login_form(tmp_path, kb, matcher, caplog):
+async def test_guesses_on_admin_reload_lock_out_the_right_token_there_and_on_the_login_form(tmp_path, db_target, kb, matcher, caplog):
     caplog.set_level(logging.WARNING)
-    async with server(tmp_path, kb, matcher) as base, actors(base, {}) as [guesser]:
+    async with server(tmp_path, db_target, kb, matcher) as base, actors(base, {}) as [guesser]:
         statuses = [(await guesser.reload(f"Bearer guess-{i}")).status for i in range(LIMIT + 20)]
         assert statuses == [403] * LIMIT + [429] * 20  # 30 guesses, 10 of them compared
         assert_locked_out(await guesser.reload(f"Bearer {TOKEN}"))
@@ -111,8 +114,8 @@ async def test_guesses_on_admin_reload_lock_out_the_right_token_there_and_on_the
     assert "admin reload: wrong secret from 127.0.0.1; locked out for 60 s" in logged
 
 
-async def test_guesses_spread_over_the_login_form_and_admin_reload_share_one_budget(tmp_path, kb, matcher):
-    async with server(tmp_path, kb, matcher) as base, actors(base, {}) as [guesser]:
+async def test_guesses_spread_over_the_login_form_and_admin_reload_share_one_budget(tmp_path, db_target, kb, matcher):
+    async with server(tmp_path, db_target, kb, matcher) as base, actors(base, {}) as [guesser]:
         for i in range(LIMIT // 2):
             assert (await guesser.login(f"guess-{i}")).status == 403
             assert (await guesser.reload(f"Bearer guess-{i}")).status == 403
@@ -122,8 +125,8 @@ async def test_guesses_spread_over_the_login_form_and_admin_reload_share_one_bud
 
 # -- behind a reverse proxy: the guesser, not the officials ---------------------------------------------------------
 
-async def test_behind_a_trusted_proxy_the_guesser_is_locked_out_and_an_official_elsewhere_is_not(tmp_path, kb, matcher):
-    async with server(tmp_path, kb, matcher, trusted="127.0.0.1") as base, actors(base, {"via": GUESSER}, {"via": OFFICIAL}) as [guesser, official]:
+async def test_behind_a_trusted_proxy_the_guesser_is_locked_out_and_an_official_elsewhere_is_not(tmp_path, db_target, kb, matcher):
+    async with server(tmp_path, db_target, kb, matcher, trusted="127.0.0.1") as base, actors(base, {"via": GUESSER}, {"via": OFFICIAL}) as [guesser, official]:
         for i in range(LIMIT):
             assert (await guesser.login(f"guess-{i}")).status == 403
         assert_locked_out(await guesser.login(TOKEN))
@@ -133,9 +136,9 @@ async def test_behind_a_trusted_proxy_the_guesser_is_locked_out_and_an_official_
         assert (await official.section()).status == 200
 
 
-async def test_an_official_logged_in_at_the_guessers_address_keeps_working(tmp_path, kb, matcher):
+async def test_an_official_logged_in_at_the_guessers_address_keeps_working(tmp_path, db_target, kb, matcher):
     """One office behind one NAT: the lockout guards the token, not the session of an official."""
-    async with server(tmp_path, kb, matcher, trusted="127.0.0.1") as base, actors(base, {"via": GUESSER}, {"via": GUESSER}) as [official, guesser]:
+    async with server(tmp_path, db_target, kb, matcher, trusted="127.0.0.1") as base, actors(base, {"via": GUESSER}, {"via": GUESSER}) as [official, guesser]:
         assert (await official.login(TOKEN)).status == 303
         for i in range(LIMIT):
             await guesser.login(f"guess-{i}")
@@ -146,10 +149,10 @@ async def test_an_official_logged_in_at_the_guessers_address_keeps_working(tmp_p
 
 
 @pytest.mark.parametrize("trusted", ["", "10.0.0.0/8"], ids=["no proxy trusted", "another network trusted"])
-async def test_x_forwarded_headers_from_an_untrusted_peer_are_ignored(tmp_path, kb, matcher, trusted):
+async def test_x_forwarded_headers_from_an_untrusted_peer_are_ignored(tmp_path, db_target, kb, matcher, trusted):
     """The test client connects from 127.0.0.1, which is not a trusted proxy here: whatever it claims,
     the lockout is keyed on 127.0.0.1 and the browser's scheme stays http (no Secure cookie)."""
-    async with server(tmp_path, kb, matcher, trusted=trusted) as base, actors(base, {"via": OFFICIAL, "extra": {"X-Forwarded-Proto": "https"}}) as [forger]:
+    async with server(tmp_path, db_target, kb, matcher, trusted=trusted) as base, actors(base, {"via": OFFICIAL, "extra": {"X-Forwarded-Proto": "https"}}) as [forger]:
         logged_in = await forger.login(TOKEN, origin=base.replace("http://", "https://"))
         assert logged_in.status == 303 and logged_in.cookie and "Secure" not in logged_in.cookie
         for i in range(LIMIT):
@@ -159,8 +162,8 @@ async def test_x_forwarded_headers_from_an_untrusted_peer_are_ignored(tmp_path, 
         assert_locked_out(await forger.login(TOKEN))
 
 
-async def test_the_session_cookie_is_secure_when_the_trusted_proxy_says_https(tmp_path, kb, matcher):
-    async with server(tmp_path, kb, matcher, trusted="127.0.0.1") as base, actors(
+async def test_the_session_cookie_is_secure_when_the_trusted_proxy_says_https(tmp_path, db_target, kb, matcher):
+    async with server(tmp_path, db_target, kb, matcher, trusted="127.0.0.1") as base, actors(
         base, {"via": OFFICIAL, "extra": {"X-Forwarded-Proto": "https"}}, {"via": OFFICIAL}
     ) as [over_https, over_http]:
         secure = await over_https.login(TOKEN, origin=base.replace("http://", "https://"))
@@ -171,9 +174,9 @@ async def test_the_session_cookie_is_secure_when_the_trusted_proxy_says_https(tm
 
 # -- only the standard Authorization header ---------------------------------------------------------------------------
 
-async def test_admin_reload_accepts_only_authorization_bearer_and_counts_other_forms_as_guesses(tmp_path, kb, matcher):
+async def test_admin_reload_accepts_only_authorization_bearer_and_counts_other_forms_as_guesses(tmp_path, db_target, kb, matcher):
     malformed = [TOKEN, f"Basic {TOKEN}", f"Bearer{TOKEN}", f"Bearer {TOKEN} {TOKEN}", f"Token {TOKEN}", "Bearer", "Bearer  ", f"{TOKEN} Bearer"]
-    async with server(tmp_path, kb, matcher, trusted="127.0.0.1") as base, actors(base, {"via": GUESSER}, {"via": OFFICIAL}) as [sloppy, admin]:
+    async with server(tmp_path, db_target, kb, matcher, trusted="127.0.0.1") as base, actors(base, {"via": GUESSER}, {"via": OFFICIAL}) as [sloppy, admin]:
         for header in malformed + malformed[: LIMIT - len(malformed)]:
             assert (await sloppy.reload(header)).status == 403, header
         assert_locked_out(await sloppy.reload(f"Bearer {TOKEN}"))  # each of those counted as a wrong guess

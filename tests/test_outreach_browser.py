@@ -42,7 +42,7 @@ def seeded(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("outreach-browser") / "seed.db"
     db = connect(path)
     write(db, generate_events(n_users=300, days=35, seed=11))
-    db.conn.close()
+    db.close()
     return path
 
 

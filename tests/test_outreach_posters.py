@@ -52,7 +52,7 @@ def seeded(tmp_path_factory, events) -> Path:
     path = tmp_path_factory.mktemp("posters") / "seed.db"
     db = connect(path)
     write(db, events)
-    db.conn.close()
+    db.close()
     return path
 
 
@@ -60,7 +60,7 @@ async def started(tmp_path: Path, kb, matcher, seeded: Path | None, **settings) 
     if seeded is not None:
         shutil.copy(seeded, tmp_path / "x.db")  # app_settings' analytics database
     else:
-        connect(tmp_path / "x.db").conn.close()  # created and migrated, as `serve` does before it listens
+        connect(tmp_path / "x.db").close()  # created and migrated, as `serve` does before it listens
     app = make_app(tmp_path, kb, matcher, app_settings(tmp_path, **settings))
     client = TestClient(TestServer(app))
     await client.start_server()

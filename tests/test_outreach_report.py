@@ -1,6 +1,7 @@
 """Results per working group and ward (analytics/outreach_report.py) on a generated data set with known counts
 (tests/outreach_data.py), a small hand-made case that pins the definitions, `python -m analytics groups`
-(its speed at a million events is measured by bench/bench_outreach.py in `make bench`)."""
+(its speed at a million events is measured by bench/bench_outreach.py in `make bench`). The report's tests run
+on SQLite and PostgreSQL (the data set is written once per engine)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,16 @@ import csv
 import datetime as dt
 import io
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 
 from analytics import outreach_report as orr
 from analytics.report import Filters
 from analytics.store import connect, write_batch
-from analytics_data import write
+from analytics_data import ENGINES, module_target, write
 from bot.engine import Event
 from outreach_data import GROUP_WARDS, GUIDES, OLD_GROUP, START, VIETNAM, generate_events, iso_week, summarise
 
@@ -32,20 +31,21 @@ def events() -> list[Event]:
     return generate_events(n_users=300, days=35, seed=11)
 
 
-@pytest.fixture(scope="module")
-def db_path(tmp_path_factory, events) -> Path:
-    path = tmp_path_factory.mktemp("outreach") / "x.db"
-    db = connect(path)
+@pytest.fixture(scope="module", params=ENGINES)
+def db_path(request, tmp_path_factory, events) -> str:
+    """The data set's database, once per engine (a file path or a PostgreSQL URL)."""
+    where = module_target(request, tmp_path_factory.mktemp("outreach"), request.param, "outreach")
+    db = connect(where)
     write(db, events)
-    db.conn.close()
-    return path
+    db.close()
+    return where
 
 
 @pytest.fixture
 def db(db_path):
     database = connect(db_path)
     yield database
-    database.conn.close()
+    database.close()
 
 
 def report(db, kb, since=None, until=None, **kw) -> dict:
@@ -141,7 +141,7 @@ def ev(user: str, day: int, second: int, kind: str, source: str | None = None, *
     return Event(ts=ts, channel="zalo", user=user, lang="vi", kind=kind, source=source, **kw)
 
 
-def test_definitions_on_a_hand_made_case(tmp_path, kb):
+def test_definitions_on_a_hand_made_case(db_target, kb):
     """A: arrives through PY5's eid poster, walks the whole guide. B: used the bot before, scans XH2's menu
     poster a day later: not new, but their questions and later guides count for XH2. C: writes first, then
     scans on the same (first) day and never comes back: not new, the question after the scan counts. D: a
@@ -162,7 +162,7 @@ def test_definitions_on_a_hand_made_case(tmp_path, kb):
         ev("D", 3, 3000, "start", "g-eid-activate", topic="eid", entry_id="eid-activate", guide_step=0),
         ev("E", 9, 3000, "start", f"menu__{OLD_GROUP}"),
     ]
-    db = connect(tmp_path / "h.db")
+    db = connect(db_target)
     write_batch(db, sorted(events, key=lambda e: e.ts))
     data = report(db, kb)
     groups = {r["id"]: r for r in data["groups"]}
@@ -180,16 +180,17 @@ def test_definitions_on_a_hand_made_case(tmp_path, kb):
         ("tdp-phuc-yen-5", "g-eid-activate"): 1, (OLD_GROUP, "menu"): 1}
     wards = {(r["level"], r["id"]): r["new_citizens"] for r in data["wards"]}
     assert wards == {("ward", "phuc-yen"): 1, ("ward", "tam-son"): 0, ("ward", "xuan-hoa"): 0, ("ward", ""): 1, ("all", ""): 2}
-    db.conn.close()
+    assert data == report(db, kb, parallel=False)
+    db.close()
 
 
-def test_empty_database_lists_every_group_with_zeros(tmp_path, kb):
-    db = connect(tmp_path / "empty.db")
+def test_empty_database_lists_every_group_with_zeros(db_target, kb):
+    db = connect(db_target)
     data = report(db, kb)
     assert [r["id"] for r in data["groups"]] == list(kb.working_groups)
     assert all(r["new_citizens"] == r["questions"] == 0 and r["answer_rate"] is None for r in data["groups"])
     assert data["weekly"] == [] and data["topics"] == [] and data["notes"] == []
-    db.conn.close()
+    db.close()
 
 
 def test_other_filters_are_named_in_the_notes(db, kb):
@@ -201,17 +202,6 @@ def test_other_filters_are_named_in_the_notes(db, kb):
 
 def test_parallel_and_sequential_passes_agree(db, kb):
     assert report(db, kb, "2025-03-05", "2025-04-01") == report(db, kb, "2025-03-05", "2025-04-01", parallel=False)
-
-
-def test_in_memory_database_runs_sequentially(kb, events):
-    db = sqlite_utils.Database(sqlite3.connect(":memory:"))
-    from analytics.store import migrate
-
-    migrate(db)
-    write(db, events[:500])
-    data = report(db, kb)
-    assert data == report(db, kb, parallel=False)
-    assert sum(r["questions"] for r in data["groups"]) > 0
 
 
 def test_csv_rows_for_every_section(db, kb):
@@ -230,6 +220,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           env={"PATH": "/usr/bin:/bin", "DIGIGUIDE_SALT": "t"})
 
 
+@pytest.mark.parametrize("db_path", ["sqlite"], indirect=True)  # the same SQL as the report's tests on both
 def test_cli_json_csv_and_table(db_path, events):
     since, until = "2025-03-10", "2025-03-23"
     expected = summarise(events, since, until)

@@ -7,8 +7,10 @@ Then every byte of digiguide.db, its -wal and -shm files (while the server runs,
 and of the log is searched for each value in each typed form and as bare digits. Alice then sends /forget:
 nothing of hers may be left, not in a table and not in the file's bytes, while Bob's and Carol's data,
 including their share of the questions Alice asked too, stays exactly as it was. A second test checks
-forget_user itself on hand-made events over several days, channels and wards: afterwards every rollup is
-exactly what the other citizen's events alone make.
+forget_user itself on hand-made events over several days, channels and wards, on SQLite and PostgreSQL:
+afterwards every rollup is exactly what the other citizen's events alone make. PostgreSQL has no
+secure_delete: its counterpart of the bytes check is that the touched tables were vacuumed at once, so no
+dead version of Alice's rows is left in them (test_forget_on_postgresql_vacuums_the_touched_tables).
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ import aiohttp
 import pytest
 
 from analytics.report import mark_cluster
-from analytics.store import connect, forget_user, write_batch
+from analytics.store import CITIZEN_TABLES, connect, forget_user, write_batch
 from bot.engine import Event
 from bot.privacy import hash_user
+from analytics_data import copy_of
 from fake_telegram import FakeTelegram
 
 SALT = "privacy-test-salt"
@@ -201,7 +204,7 @@ async def test_no_planted_value_reaches_the_files_and_forget_leaves_nothing_of_t
     try:
         mark_cluster(db, key, "ignored")
     finally:
-        db.conn.close()
+        db.close()
     shared_key = rows(server.db, "select question_key from events where user = ? and question = ?", bob, SHARED)[0][0]
 
     forgot = await server.chat(ALICE, text="/forget")
@@ -233,7 +236,11 @@ async def test_no_planted_value_reaches_the_files_and_forget_leaves_nothing_of_t
            where question_key is not null and question_key != '' group by 1, 2, 3, 4, 5, 6 order by 1, 2, 3, 4, 5, 6""",
     )
     assert rows(server.db, "select * from daily_questions order by 1, 2, 3, 4, 5, 6") == expected_questions
-    expected_feedback = rows(server.db, "select day, entry_id, sum(feedback = 'up'), sum(feedback = 'down') from events where feedback is not null group by 1, 2 order by 1, 2")
+    expected_feedback = rows(
+        server.db,
+        """select day, entry_id, sum(case when feedback = 'up' then 1 else 0 end), sum(case when feedback = 'down' then 1 else 0 end)
+           from events where feedback is not null group by 1, 2 order by 1, 2""",
+    )
     assert rows(server.db, "select day, entry_id, up, down from daily_feedback order by 1, 2") == expected_feedback == [(expected_feedback[0][0], "eid-forgot-password", 1, 0)]
     assert rows(server.db, "select distinct user from daily_guide") == [(bob,)]
     assert {u for (u,) in rows(server.db, "select user from daily_users")} == {bob, carol}
@@ -262,10 +269,12 @@ def table(db, name: str) -> list[tuple]:
     return db.execute(f"select * from {name} order by 1, 2, 3, 4").fetchall()
 
 
-def test_forget_takes_off_exactly_what_the_citizens_events_added(tmp_path):
+def test_forget_takes_off_exactly_what_the_citizens_events_added(db_target, tmp_path, request):
     """After forgetting Alice, every per-user and question rollup is what Bob's events alone would have made."""
     ts = time.time() - 5 * 86400
-    both, bob_only = connect(tmp_path / "both.db"), connect(tmp_path / "bob.db")
+    connect(db_target).close()
+    other = copy_of(request, db_target, tmp_path)  # a second empty database on the same engine
+    both, bob_only = connect(db_target), connect(other)
     try:
         alice, bob = citizen_events("alice", ts), citizen_events("bob", ts + 60)
         write_batch(both, alice[:3] + bob[:2])  # in several batches, interleaved, as the writer commits them
@@ -284,5 +293,30 @@ def test_forget_takes_off_exactly_what_the_citizens_events_added(tmp_path):
         assert forget_user(both, "alice") == 0  # forgetting again finds nothing and changes nothing
         assert table(both, "daily_questions") == table(bob_only, "daily_questions")
     finally:
-        both.conn.close()
-        bob_only.conn.close()
+        both.close()
+        bob_only.close()
+
+
+def test_forget_on_postgresql_vacuums_the_touched_tables(pg_url):
+    """A DELETE on PostgreSQL leaves dead row versions (with their bytes) until a vacuum: forget_user vacuums
+    every table it touched right after its commit, so none of Alice's is left in them, and Bob's rows stay."""
+    db = connect(pg_url)
+    try:
+        write_batch(db, citizen_events("alice", time.time()) + citizen_events("bob", time.time()))
+        mark_cluster(db, "rieng alice", "ignored")
+
+        def vacuums() -> dict[str, int]:
+            sql = f"select relname, vacuum_count from pg_stat_user_tables where relname in ({', '.join('?' * len(CITIZEN_TABLES))})"
+            return dict(db.execute(sql, list(CITIZEN_TABLES)).fetchall())
+
+        before = vacuums()
+        assert forget_user(db, "alice") == 6
+        after = vacuums()
+        assert set(after) == set(CITIZEN_TABLES) and all(after[t] == before.get(t, 0) + 1 for t in CITIZEN_TABLES), (before, after)
+        dead = db.execute(f"select relname, n_dead_tup from pg_stat_user_tables where relname in ({', '.join('?' * len(CITIZEN_TABLES))})", list(CITIZEN_TABLES)).fetchall()
+        assert all(n == 0 for _, n in dead), dead
+        assert db.scalar("select count(*) from events where user = 'alice'") == 0 and db.scalar("select count(*) from events where user = 'bob'") == 6
+        assert db.scalar("select count(*) from cluster_marks") == 0
+        assert db.scalar("select count(*) from daily_questions where question_key like '%alice%'") == 0
+    finally:
+        db.close()

@@ -1,14 +1,14 @@
 """What officials read of citizens' questions: the stored question is the citizen's own wording, redacted
 (never the folded key); the report shows each key's most common wording; the report's table gives the
 cluster keys that `mark` takes, and `mark` refuses a key or an entry that does not exist. Events are made
-by the real engine from typed texts and stored through the real event store in a SQLite file."""
+by the real engine from typed texts and stored through the real event store, in an SQLite file and in
+PostgreSQL (db_target; the command-line tests whose SQL the others already run on both stay on SQLite)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -34,23 +34,26 @@ def ask(engine, texts: list[str], prefix: str) -> list:
     return [engine.handle(Incoming("web", f"{prefix}-{i}", text=t)).event for i, t in enumerate(texts)]
 
 
+SQLITE_ONLY = pytest.mark.parametrize("db_target", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
-def path(tmp_path, engine) -> Path:
+def path(db_target, engine) -> str:
+    """The database (a file path or a PostgreSQL URL) with the questions above."""
     events = ask(engine, [GOLD] * 3 + [GOLD_PLAIN] * 2, "gold")
     events += ask(engine, [FORGOT] * 3 + [FORGOT_PLAIN, "Quên mật khẩu VNeID, sđt 0912 345 678"], "forgot")
     events += ask(engine, [LETTER, FORMULA], "odd")
-    path = tmp_path / "q.db"
-    db = connect(path)
+    db = connect(db_target)
     write_batch(db, events)
-    db.conn.close()
-    return path
+    db.close()
+    return db_target
 
 
 @pytest.fixture
 def db(path):
     db = connect(path)
     yield db
-    db.conn.close()
+    db.close()
 
 
 def cli(*args) -> subprocess.CompletedProcess:
@@ -73,14 +76,13 @@ def test_a_cluster_reads_as_its_most_common_wording(db):
     assert set(gold.examples) == {GOLD, GOLD_PLAIN}
 
 
-def test_among_equally_common_wordings_the_one_with_diacritics_is_shown(tmp_path, engine):
-    path = tmp_path / "tie.db"
-    db = connect(path)
+def test_among_equally_common_wordings_the_one_with_diacritics_is_shown(db_target, engine):
+    db = connect(db_target)
     write_batch(db, ask(engine, [GOLD_PLAIN, GOLD, GOLD_PLAIN, GOLD], "tie"))
     try:
         assert cluster(db, GOLD).example == GOLD
     finally:
-        db.conn.close()
+        db.close()
 
 
 def test_a_top_question_reads_as_its_most_common_wording(db):
@@ -90,6 +92,7 @@ def test_a_top_question_reads_as_its_most_common_wording(db):
     assert "0912" not in str(rpt.full_report(db))
 
 
+@SQLITE_ONLY
 def test_the_table_shows_the_whole_key_and_mark_takes_it(path, db):
     out = cli("report", "--db", path)
     assert out.returncode == 0, out.stderr
@@ -113,11 +116,11 @@ def test_mark_refuses_a_key_or_an_entry_that_does_not_exist(path, db):
     typo = cli("mark", gold.key, "resolved", "--entry", "eid-what-iss", "--db", path)
     assert typo.returncode == 2 and "no FAQ entry or guide 'eid-what-iss'" in typo.stderr and "eid-what-is" in typo.stderr
     assert cli("mark", gold.key, "resolved", "--entry", "no-such-thing", "--db", path).returncode == 2
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("select count(*) from cluster_marks").fetchone()[0] == 0  # nothing was marked
+    assert db.scalar("select count(*) from cluster_marks") == 0  # nothing was marked
     assert cli("mark", f"  {gold.key} ", "ignored", "--db", path).returncode == 0  # spaces around a pasted key are fine
 
 
+@SQLITE_ONLY
 def test_a_question_typed_like_a_formula_stays_text_in_every_csv(path, tmp_path):
     report = cli("report", "--db", path, "--format", "csv")
     assert report.returncode == 0, report.stderr

@@ -1,5 +1,5 @@
 """The review list in the dashboard (issue 11 §3): what an office should re-check, most asked first, on the
-live content and the events of the last 90 days."""
+live content and the events of the last 90 days (in the database of either engine: conftest's db_target)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import time
 from aiohttp.test_utils import TestClient, TestServer
 
 from analytics.store import connect, write_batch
-from bot.config import Settings
 from bot.engine import Engine, Event
 from bot.knowledge import load_knowledge
 from bot.matcher import Matcher
@@ -17,6 +16,7 @@ from bot.server import build_app
 from bot.service import ChatService
 from bot.state import SqliteStateStore
 from test_dashboard import TOKEN, login
+from webutil import app_settings
 
 
 def expire(content, faq_file: str, entry_id: str, until: str) -> None:
@@ -33,21 +33,21 @@ def asked(entry_id: str, n: int) -> list[Event]:
     return [Event(ts=now - i, channel="web", user=f"u{i}", lang="vi", kind="faq", topic="eid", entry_id=entry_id) for i in range(n)]
 
 
-async def review_client(tmp_path, content):
+async def review_client(tmp_path, content, where=None):
+    """The server on `content` and the database `where` (a db_target; None: a file in tmp_path), with asks."""
     kb = load_knowledge(content)
-    db_path = tmp_path / "analytics.db"
-    db = connect(db_path)
-    write_batch(db, asked("eid-what-is", 7) + asked("eid-forgot-password", 3))
-    db.conn.close()
-    settings = Settings(db_path=db_path, salt="t", dashboard_token=TOKEN, content_dir=content)
+    where = where or str(tmp_path / "analytics.db")
+    with connect(where) as db:
+        write_batch(db, asked("eid-what-is", 7) + asked("eid-forgot-password", 3))
+    settings = app_settings(tmp_path, db=where, dashboard_token=TOKEN, content_dir=content)
     service = ChatService(Engine(kb, SqliteStateStore(tmp_path / "state.db"), "t", matcher=Matcher(kb)))
     return TestClient(TestServer(build_app(settings, service)))
 
 
-async def test_expired_answers_are_listed_most_asked_first_with_why(tmp_path, content_copy):
+async def test_expired_answers_are_listed_most_asked_first_with_why(tmp_path, db_target, content_copy):
     expire(content_copy, "eid.yaml", "eid-forgot-password", "2025-01-31")
     expire(content_copy, "eid.yaml", "eid-what-is", "2025-03-01")
-    async with await review_client(tmp_path, content_copy) as client:
+    async with await review_client(tmp_path, content_copy, db_target) as client:
         await login(client)
         page = await (await client.get("/dashboard/review")).text()
         keys = re.findall(r'<tr data-key="([^"]+)" data-severity="(\d)"', page)

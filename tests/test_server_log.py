@@ -45,7 +45,7 @@ async def pdf(client: TestClient, group: str, guide: str) -> bytes:
 
 
 async def test_poster_pdfs_leave_no_font_subsetting_lines_in_the_server_log(tmp_path, kb, matcher, server_log):
-    connect(tmp_path / "x.db").conn.close()
+    connect(tmp_path / "x.db").close()
     app = make_app(tmp_path, kb, matcher, app_settings(tmp_path, telegram_username="DigiGuidePhuThoBot", public_url="https://chat.example.vn"))
     client = TestClient(TestServer(app))
     await client.start_server()

@@ -1,6 +1,6 @@
-"""The officials' questions page and API over HTTP (the real server app on aiohttp's test server, real
-SQLite files, a real TicketStore and Courier; tickets confirmed as the engine confirms them): what an
-official notices.
+"""The officials' questions page and API over HTTP (the real server app on aiohttp's test server, a real
+database on both engines (conftest's db_target: an SQLite file, or PostgreSQL), a real TicketStore and
+Courier; tickets confirmed as the engine confirms them): what an official notices.
 
 - the queue of one's own wards, oldest first, with the question, additions, channel, topic, what the bot
   did, the age against the promised delay in office hours; another ward's ticket is invisible (404);
@@ -81,21 +81,18 @@ class Site:
     h: Handover
 
     def official(self, name: str, role: str, wards: tuple[str, ...] = ()) -> Official:
-        path = self.client.server.app[CTX].settings.db_path
-        make_account(path, name, role, wards)
-        return Official(self.client, session_cookie(path, name))
+        where = self.client.server.app[CTX].settings.database
+        make_account(where, name, role, wards)
+        return Official(self.client, session_cookie(where, name))
 
     def audit(self) -> list:
-        db = connect(self.client.server.app[CTX].settings.db_path)
-        try:
+        with connect(self.client.server.app[CTX].settings.database) as db:
             return audit_log(db)
-        finally:
-            db.conn.close()
 
 
 @pytest.fixture
-async def site(tmp_path, kb, matcher) -> AsyncIterator[Site]:
-    app, h = handover_app(tmp_path, kb, matcher, Clock(MONDAY_8))
+async def site(tmp_path, db_target, kb, matcher) -> AsyncIterator[Site]:
+    app, h = handover_app(tmp_path, kb, matcher, Clock(MONDAY_8), db_target)
     async with TestClient(TestServer(app)) as client:
         yield Site(client, h)
     h.close()
@@ -247,9 +244,8 @@ async def test_a_viewer_reads_without_controls_and_changes_nothing(site):
         assert r.status == 403 and (await r.json()) == {"error": "needs the editor role"}
     assert h.tickets.get(a.id).messages == () and h.tickets.get(a.id).taken_by is None
     # and a bearer token of the viewer role reads the API
-    db = connect(h.tickets.path)
-    token = Accounts(db).add_token("bao-cao", "viewer", ["phuc-yen"], actor="cli")
-    db.conn.close()
+    with connect(site.client.server.app[CTX].settings.database) as db:
+        token = Accounts(db).add_token("bao-cao", "viewer", ["phuc-yen"], actor="cli")
     r = await site.client.get("/dashboard/api/tickets", headers={"Authorization": f"Bearer {token}"})
     assert [t["code"] for t in (await r.json())["tickets"]] == [a.code]
 
@@ -303,9 +299,9 @@ async def test_handover_off_says_so(tmp_path, kb, matcher):
     app = make_app(tmp_path, kb, matcher)  # an engine without a ticket store: asking an official is off
     assert app[CTX].tickets is None and app[CTX].courier is None
     async with TestClient(TestServer(app)) as client:
-        path = app[CTX].settings.db_path
-        make_account(path, "lan", "editor", ("phuc-yen",))
-        lan = Official(client, session_cookie(path, "lan"))
+        where = app[CTX].settings.database
+        make_account(where, "lan", "editor", ("phuc-yen",))
+        lan = Official(client, session_cookie(where, "lan"))
         status, page = await lan.page()
         assert status == 200 and W["off"] in page
         r = await lan.api("GET", "/dashboard/api/tickets")
@@ -347,10 +343,10 @@ async def test_from_an_answer_into_the_content(tmp_path, content_copy, matcher):
     h.tickets.reply(a.id, "lan", official_answer, "eid-levels")
     try:
         async with TestClient(TestServer(server.app)) as client:
-            path = server.app[CTX].settings.db_path
-            make_account(path, "lan", "editor", ("phuc-yen",))
-            make_account(path, "minh", "editor", ("xuan-hoa",))
-            lan, minh = Official(client, session_cookie(path, "lan")), Official(client, session_cookie(path, "minh"))
+            where = server.app[CTX].settings.database
+            make_account(where, "lan", "editor", ("phuc-yen",))
+            make_account(where, "minh", "editor", ("xuan-hoa",))
+            lan, minh = Official(client, session_cookie(where, "lan")), Official(client, session_cookie(where, "minh"))
             _, page = await lan.page(status="answered")
             links = article(page, a.code)
             assert f'href="/dashboard/content/new?kind=faq&amp;ticket={a.id}" data-action="save-faq">{W["save_faq"]}' in links

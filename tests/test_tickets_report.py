@@ -2,7 +2,8 @@
 officials, made through the real TicketStore on a clock the test moves, compared with what the test
 itself knows of each ticket: its ward, topic, channel, and how long the answer took in office hours by
 construction (minutes inside one office span; the same time one or two office days later: 7.5 h and 15 h,
-as an office day is 7:30-11:30 and 13:30-17:00). The command line prints the same figures.
+as an office day is 7:30-11:30 and 13:30-17:00). The command line prints the same figures. On SQLite and
+PostgreSQL (db_target).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import io
 import json
 import math
 import random
-import sqlite3
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ import pytest
 
 from analytics import tickets_report as tr
 from analytics.__main__ import main
+from analytics.store import connect
 from bot.handover.hours import OfficeHours
 from bot.handover.store import TicketStore
 from ticketsutil import Clock, confirm, vn
@@ -126,9 +127,9 @@ def as_dict(row: tr.Row) -> dict:
 
 
 @pytest.fixture
-def week(tmp_path):
+def week(db_target):
     clock = Clock(vn(2026, 12, 7))
-    store = TicketStore(tmp_path / "x.db", "t", clock)
+    store = TicketStore(db_target, "t", clock)
     known = simulate(store, clock)
     # outside the range: the week before, and the Wednesday after (still open, not yet due)
     clock.at(vn(2026, 11, 30, 9, 0))
@@ -152,13 +153,11 @@ def week(tmp_path):
 
 
 def figures(store: TicketStore, **kw) -> tr.TicketFigures:
-    import sqlite3
-
-    conn = sqlite3.connect(store.path)
+    db = connect(store.where)  # a connection of the report's own, as the dashboard and the command line have
     try:
-        return tr.figures(conn, HOURS, since="2026-12-07", until="2026-12-13", now=NOW, **kw)
+        return tr.figures(db, HOURS, since="2026-12-07", until="2026-12-13", now=NOW, **kw)
     finally:
-        conn.close()
+        db.close()
 
 
 def test_the_weeks_figures_match_what_happened(week):
@@ -203,7 +202,7 @@ def test_office_hours_not_wall_hours():
 
 def test_the_command_line_prints_the_same(week, capsys, tmp_path):
     store, known, _ = week
-    db = ["--db", str(store.path), "--since", "2026-12-07", "--until", "2026-12-13"]
+    db = ["--db", str(store.where), "--since", "2026-12-07", "--until", "2026-12-13"]
     assert main(["tickets", *db, "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["total"]["tickets"] == 80 and data["total"]["answered"] == expected(known)["answered"]
@@ -216,33 +215,34 @@ def test_the_command_line_prints_the_same(week, capsys, tmp_path):
     table = capsys.readouterr().out
     assert "== Tickets per ward ==" in table and "phuc-yen" in table and "(none)" in table
     assert main(["tickets", "--db", str(tmp_path / "missing.db")]) == 2
-    assert main(["tickets", "--db", str(store.path), "--since", "2026-12-13", "--until", "2026-12-07"]) == 2
+    assert main(["tickets", "--db", str(store.where), "--since", "2026-12-13", "--until", "2026-12-07"]) == 2
     assert "after" in capsys.readouterr().err
 
 
-def test_a_database_without_tickets_has_none(tmp_path):
-    import sqlite3
+def test_a_database_without_tickets_has_none(db_target):
+    db = connect(db_target)
+    try:
+        fig = tr.figures(db, HOURS)
+        assert fig.total.tickets == 0 and fig.open_now == 0 and fig.notified == 0 and fig.waiting == 0 and fig.by_ward == []
+        assert tr.figures(db, HOURS, wards=["phuc-yen"]).notified is None
+    finally:
+        db.close()
 
-    conn = sqlite3.connect(tmp_path / "empty.db")
-    fig = tr.figures(conn, HOURS)
-    assert fig.total.tickets == 0 and fig.open_now == 0 and fig.notified == 0 and fig.by_ward == []
-    conn.close()
 
-
-def test_replies_are_counted_by_their_delivery_per_channel(tmp_path):
+def test_replies_are_counted_by_their_delivery_per_channel(db_target):
     clock = Clock(vn(2026, 12, 7))
-    store = TicketStore(tmp_path / "d.db", "t", clock)
+    store = TicketStore(db_target, "t", clock)
     outcomes = {"telegram": ["sent", "sent", "failed"], "zalo": ["sent", "queued"], "web": ["queued"]}
     for channel, deliveries in outcomes.items():
         for n, delivery in enumerate(deliveries):
             ticket = store.open_ticket(user=f"{channel}-{n}", channel=channel, address=f"a{n}", lang="vi", ward="phuc-yen", topic="eid", question="q")
             _message, outbox = store.reply(ticket.id, "lan", "trả lời")
             {"sent": store.delivered, "failed": lambda i: store.failed(i, "blocked"), "queued": lambda i: None}[delivery](outbox)
-    conn = sqlite3.connect(tmp_path / "d.db")
-    fig = tr.figures(conn, OfficeHours(), now=clock() + 3600)
+    db = connect(db_target)
+    fig = tr.figures(db, OfficeHours(), now=clock() + 3600)
     by_channel = {r.key: (r.replies_sent, r.replies_queued, r.replies_failed) for r in fig.by_channel}
     assert by_channel == {c: tuple(d.count(s) for s in ("sent", "queued", "failed")) for c, d in outcomes.items()}
     header, rows = tr.section_rows("channels", fig)
     assert header[-3:] == tr.DELIVERY_COLUMNS and sorted(r[-3:] for r in rows) == sorted(list(v) for v in by_channel.values())
-    conn.close()
+    db.close()
     store.close_db()

@@ -4,15 +4,16 @@ confirmed as the engine confirms them; the platforms' side of a delivery.
 
     Clock(start)                       a clock to move by hand: `clock.at(when)`, `clock.advance(seconds)`
     vn(y, m, d, hh, mm)                a Vietnam wall-clock moment as a timestamp
-    handover_app(tmp_path, kb, matcher, clock) -> (app, Handover)
-                                       the app `serve` runs (webutil.make_app's files), its engine given a
+    handover_app(tmp_path, kb, matcher, clock[, db]) -> (app, Handover)
+                                       the app `serve` runs (webutil.make_app's files; db: a db_target, the
+                                       database of every table but the state), its engine given a
                                        TicketStore on `clock`: build_app wires ctx.tickets and ctx.courier
     handover(app, clock) -> Handover   the same store and courier on an app built without them (the content
                                        editor's server, tests/contentutil.py), as build_app would wire them
     confirm(store, salt, ward=, channel=, question=, ...)   a ticket as bot.handover.flow's confirmation stores it
     PlatformSender                     a channel's Sender: keeps what it was given to send, or fails as told
 
-The store is the real one, on the server's database file and salt; the courier is the real one, rendering
+The store is the real one, on the server's database (Settings.database: a file or PostgreSQL) and salt; the courier is the real one, rendering
 with bot.handover.flow.outbox_replies. Only the clock is the test's: ages and delays are in office hours.
 
 PlatformSender stands where Telegram's or Zalo's API would answer (the channels register their own when
@@ -130,11 +131,12 @@ class Handover:
             self.state.close()
 
 
-def handover_app(tmp_path: Path, kb: KnowledgeBase, matcher: Matcher, clock: Clock) -> tuple[web.Application, Handover]:
+def handover_app(tmp_path: Path, kb: KnowledgeBase, matcher: Matcher, clock: Clock, db: Path | str | None = None) -> tuple[web.Application, Handover]:
     """webutil.make_app with asking an official on: the engine gets a TicketStore on `clock` (the server's
-    database and salt), and build_app puts it and its courier on the context as `serve` does."""
-    settings = app_settings(tmp_path)
-    tickets = TicketStore(settings.db_path, settings.salt, clock)
+    database and salt; `db`: conftest's db_target, else x.db), and build_app puts it and its courier on the
+    context as `serve` does."""
+    settings = app_settings(tmp_path, db=db)
+    tickets = TicketStore(settings.database, settings.salt, clock)
     state = SqliteStateStore(tmp_path / "s.db")
     app = build_app(settings, ChatService(Engine(kb, state, settings.salt, matcher=matcher, tickets=tickets)))
     return app, Handover(app, clock, state)
@@ -145,7 +147,7 @@ def handover(app: web.Application, clock: Clock) -> Handover:
     server), wired as build_app wires them. The engine does not see this store: tickets are made with
     `confirm` here, as the engine would."""
     ctx = app[CTX]
-    store = TicketStore(ctx.settings.db_path, ctx.settings.salt, clock)
+    store = TicketStore(ctx.settings.database, ctx.settings.salt, clock)
     ctx.tickets = store
     ctx.courier = Courier(store, lambda item: outbox_replies(ctx.service.kb, store, item), clock)
     app.on_startup.append(ctx.courier.start)

@@ -5,7 +5,8 @@ The knowledge base and matcher come from conftest's session fixtures (built once
 state (SQLite files, the ChatService worker thread, the rate limiter) is new for every test.
 
     make_app(tmp_path, kb, matcher[, settings])   the app `python -m bot serve` runs, not yet started
-    app_settings(tmp_path, **overrides)           the Settings make_app uses, with overrides
+    app_settings(tmp_path, db=, **overrides)      the Settings make_app uses, with overrides; db: a db_target
+                                                  value (an SQLite file, or a PostgreSQL URL: DIGIGUIDE_DATABASE_URL)
     running_server(app)                           serve any app on 127.0.0.1: `async with` -> base URL
     serve(settings, kb, matcher, tmp_path, key)   make_app + running_server -> Server (app, url, channel)
     LoopbackSite(app)                             start()/close() by hand, for servers that outlive a block
@@ -45,8 +46,13 @@ needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs 
 
 
 # -- our server ------------------------------------------------------------------------------------------------
-def app_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    """Settings on files under tmp_path (database x.db, salt "t", dashboard token "tok"), with overrides."""
+def app_settings(tmp_path: Path, db: Path | str | None = None, **overrides: Any) -> Settings:
+    """Settings on files under tmp_path (database x.db, salt "t", dashboard token "tok"), with overrides.
+    `db` (conftest's db_target) puts the tables elsewhere: an SQLite file becomes db_path; a PostgreSQL URL
+    becomes database_url (as DIGIGUIDE_DATABASE_URL would), db_path staying x.db (where the salt file goes)."""
+    if db is not None:
+        key = "database_url" if str(db).startswith("postgresql://") else "db_path"
+        overrides = {key: str(db) if key == "database_url" else Path(db), **overrides}
     return Settings(**{"db_path": tmp_path / "x.db", "salt": "t", "dashboard_token": "tok", **overrides})
 
 

@@ -60,7 +60,7 @@ async def entries(request: web.Request, actor: str | None, limit: int) -> tuple[
     """The newest entries (by `actor`) and every actor there is (the filter's menu)."""
 
     def read(s: Any, a: Any) -> tuple[list[AuditEntry], list[str]]:
-        actors = [r[0] for r in s.db.conn.execute("select distinct actor from audit_log order by actor")]
+        actors = [r[0] for r in s.db.execute("select distinct actor from audit_log order by actor")]
         return audit_log(s.db, limit=limit, actor=actor), actors
 
     return await request.app[AUTH].store.run(read)

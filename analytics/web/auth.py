@@ -344,7 +344,7 @@ def setup(app: web.Application) -> Auth:
     """The application's Auth (sessions in the analytics database, API tokens on) and the logout route;
     add_catch_all comes last, after every page's routes."""
     settings = app[DASHBOARD].ctx.settings
-    auth = app[AUTH] = Auth(AuthStore(settings.db_path, settings.dashboard_token))
+    auth = app[AUTH] = Auth(AuthStore(settings.database, settings.dashboard_token))
     shared_throttle(app)  # every secret is checked through the server's one lockout (bot.secrets_guard)
     app.router.add_post(PREFIX + "/logout", logout)
 

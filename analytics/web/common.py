@@ -3,8 +3,8 @@ string, the language, the cache of computed results, and the Dashboard object be
 application, at app[DASHBOARD]): the server's context, a small thread pool of its own for queries, the
 cache, the warmer task and the top bar's pages.
 
-Queries: each one opens its own connection (analytics.store.connect) on the dashboard's threads, so they
-never block the event loop; report.py reads rollups only.
+Queries: each one opens its own connection (analytics.store.connect on Settings.database: the SQLite file or
+PostgreSQL) on the dashboard's threads, so they never block the event loop; report.py reads rollups only.
 
 The cache: computed results are kept in memory (ResultCache) for CACHE_TTL seconds, keyed by what was asked
 (a section and the parsed filters, say); a request for a result being computed waits for that computation.
@@ -28,10 +28,9 @@ from types import MappingProxyType
 from typing import Any, Awaitable, Callable, Hashable, Iterable
 from urllib.parse import urlencode
 
-import sqlite_utils
 from aiohttp import web
 
-from bot import httpsec
+from bot import httpsec, storage
 from bot.channels.base import ServerContext
 from bot.knowledge import KnowledgeBase
 
@@ -141,7 +140,7 @@ def filter_query(query: Any, *, extra: dict[str, str | None] | None = None, drop
     return urlencode(sorted(((k, v) for k, v in keep.items() if v is not None), key=lambda kv: order.get(kv[0], 99)))
 
 
-def filter_options(db: sqlite_utils.Database) -> dict[str, Any]:
+def filter_options(db: storage.Database) -> dict[str, Any]:
     """What the filter menus offer, and the last day with data (small reads of the daily rollup)."""
     channels = [r[0] for r in db.execute("select distinct channel from daily").fetchall()]
     wards = [r[0] for r in db.execute("select distinct ward from daily").fetchall()]
@@ -149,7 +148,7 @@ def filter_options(db: sqlite_utils.Database) -> dict[str, Any]:
     return {"channels": sorted(channels), "wards": sorted(w for w in wards if w), "last_day": last}
 
 
-def last_day(db: sqlite_utils.Database) -> str | None:
+def last_day(db: storage.Database) -> str | None:
     return db.execute("select max(day) from daily").fetchone()[0]
 
 
@@ -278,16 +277,16 @@ class Dashboard:
     def kb(self) -> KnowledgeBase:
         return self.ctx.service.kb
 
-    async def query(self, fn: Callable[[sqlite_utils.Database], Any]) -> Any:
+    async def query(self, fn: Callable[[storage.Database], Any]) -> Any:
         """Run `fn(db)` on the dashboard's threads with a connection of its own."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, self._with_db, fn)
 
-    def _with_db(self, fn: Callable[[sqlite_utils.Database], Any]) -> Any:
-        db = connect(self.ctx.settings.db_path)
+    def _with_db(self, fn: Callable[[storage.Database], Any]) -> Any:
+        db = connect(self.ctx.settings.database)
         try:
             return fn(db)
         finally:
-            db.conn.close()
+            db.close()
 
     async def in_thread(self, fn: Callable[[], Any]) -> Any:
         """Run `fn()` (no database: a PDF, a QR code) on the dashboard's threads."""

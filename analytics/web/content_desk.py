@@ -157,7 +157,7 @@ class Desk:
         """The history, opened (and migrated) on first use, on a dashboard thread."""
         with self._open_lock:
             if self._revisions is None:
-                self._revisions = RevisionStore(self.dash.ctx.settings.db_path)
+                self._revisions = RevisionStore(self.dash.ctx.settings.database)
             return self._revisions
 
     def close(self) -> None:
@@ -264,11 +264,11 @@ class Desk:
 
 
 def _audit(dash: Dashboard, actor: str, action: str, target: str, detail: dict) -> None:
-    db = accounts.connect(dash.ctx.settings.db_path)
+    db = accounts.connect(dash.ctx.settings.database)
     try:
         accounts.audit(db, actor, action, target, detail)
     finally:
-        db.conn.close()
+        db.close()
 
 
 DESK = web.AppKey("content-desk", Desk)

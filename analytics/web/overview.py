@@ -29,10 +29,9 @@ import logging
 import time
 from typing import Any
 
-import sqlite_utils
 from aiohttp import web
 
-from bot import jsonbody
+from bot import jsonbody, storage
 from bot.knowledge import KnowledgeBase
 
 from .. import report as rpt
@@ -60,7 +59,7 @@ MAX_BODY = 64 * 1024
 
 # -- the sections ----------------------------------------------------------------------------------------------
 
-def compute_section(db: sqlite_utils.Database, name: str, f: rpt.Filters, *, include_ignored: bool = False) -> Any:
+def compute_section(db: storage.Database, name: str, f: rpt.Filters, *, include_ignored: bool = False) -> Any:
     """One report section as plain JSON-ready data (the same rows the page and its CSV show)."""
     if name == "totals":
         result: Any = rpt.totals(db, f)
@@ -246,7 +245,7 @@ async def mark(request: web.Request, who: Principal) -> web.Response:
         return json_error(problem, 400)
     keys, status, entry = body["keys"], body["status"], body.get("entry_id") or None
 
-    def change(db: sqlite_utils.Database) -> int:
+    def change(db: storage.Database) -> int:
         """The mark, then its audit entry (who, which group: its first key, what), on the same connection."""
         done = rpt.unmark(db, keys) if status == "open" else rpt.mark_cluster(db, keys, status, entry)
         audit(db, who.actor, "inbox.mark", keys[0], {"status": status, "entry_id": entry, "keys": len(keys)})

@@ -1,5 +1,5 @@
 """The dashboard's side of the accounts (analytics.accounts): sessions, API tokens and audit entries in the
-analytics database, on one thread of the dashboard's own with one long-lived connection (AuthStore).
+database (Settings.database), on one thread of the dashboard's own with one long-lived connection (AuthStore).
 
 Why a thread of its own: every request looks its session up (a small read by primary key; at most once a
 minute a write of last_seen), so that read must neither wait behind report queries on the dashboard's
@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,10 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlite_utils
+from bot import storage
 
 from .. import accounts
 from ..accounts import MAX_COOKIE, TOUCH_EVERY, Accounts, Principal, Session, SessionStore
+
+log = logging.getLogger("digiguide.dashboard")
 
 OPERATOR = Principal("admin-token", "admin", (), kind="token")
 OPERATOR_ROW = ":admin-token"  # sessions.account of the admin token's sessions
@@ -44,7 +47,7 @@ class Sessions(SessionStore):
     """accounts.SessionStore, plus the admin token's sessions (see the module docstring). `token` is the
     server's access token ("" : no token, so no such sessions)."""
 
-    def __init__(self, db: sqlite_utils.Database, token: str, **kwargs: Any):
+    def __init__(self, db: storage.Database, token: str, **kwargs: Any):
         super().__init__(db, **kwargs)
         self.token = token
 
@@ -60,7 +63,7 @@ class Sessions(SessionStore):
             raise ValueError("no access token is set: nobody can log in with it")
         cookie, csrf, now = secrets.token_urlsafe(32), secrets.token_urlsafe(32), self.clock()
         self.purge_expired()
-        self.db.conn.execute(
+        self.db.execute(
             "insert into sessions (id_hash, account, csrf, created_at, last_seen_at) values (?, ?, ?, ?, ?)",
             [self._operator_key(cookie), OPERATOR_ROW, csrf, now, now],
         )
@@ -71,17 +74,16 @@ class Sessions(SessionStore):
         key = None if session is not None else self._operator_key(cookie)
         if key is None:
             return session
-        conn = self.db.conn
-        row = conn.execute("select csrf, created_at, last_seen_at from sessions where id_hash = ? and account = ?", [key, OPERATOR_ROW]).fetchone()
+        row = self.db.execute("select csrf, created_at, last_seen_at from sessions where id_hash = ? and account = ?", [key, OPERATOR_ROW]).fetchone()
         if row is None:
             return None
         csrf, created, seen = row
         now = self.clock()
         if now - seen > self.idle or now - created > self.lifetime:
-            conn.execute("delete from sessions where id_hash = ?", [key])
+            self.db.execute("delete from sessions where id_hash = ?", [key])
             return None
         if now - seen >= TOUCH_EVERY:
-            conn.execute("update sessions set last_seen_at = ? where id_hash = ?", [now, key])
+            self.db.execute("update sessions set last_seen_at = ? where id_hash = ?", [now, key])
             seen = now
         return Session(OPERATOR, csrf, created, seen)
 
@@ -89,7 +91,7 @@ class Sessions(SessionStore):
         super().drop(cookie)
         key = self._operator_key(cookie)
         if key is not None:
-            self.db.conn.execute("delete from sessions where id_hash = ?", [key])
+            self.db.execute("delete from sessions where id_hash = ?", [key])
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,8 @@ class AuthStore:
     """The dashboard's sessions, tokens and audit log, on one thread with one connection (the module's
     docstring says why). Opened at the application's start (open), closed with it (close)."""
 
-    def __init__(self, db_path: Path | str, token: str):
-        self.db_path, self.token = Path(db_path), token
+    def __init__(self, where: storage.Target | Path | str, token: str):
+        self.where, self.token = storage.Target.parse(where), token
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-auth")
         self._sessions: Sessions | None = None
         self._accounts: Accounts | None = None
@@ -115,14 +117,29 @@ class AuthStore:
         return await asyncio.get_running_loop().run_in_executor(self.executor, self._call, fn)
 
     def _call(self, fn: Callable[[Sessions, Accounts], T]) -> T:
-        if self._sessions is None or self._accounts is None:
-            db = accounts.connect(self.db_path)
-            self._sessions, self._accounts = Sessions(db, self.token), Accounts(db)
-        return fn(self._sessions, self._accounts)
+        for attempt in (1, 2):
+            if self._sessions is None or self._accounts is None:
+                db = accounts.connect(self.where)
+                self._sessions, self._accounts = Sessions(db, self.token), Accounts(db)
+            try:
+                return fn(self._sessions, self._accounts)
+            except storage.OperationalError:
+                if not self._lost() or attempt == 2:
+                    raise
+                # the PostgreSQL server restarted or dropped the connection: once more on a new one
+                log.warning("dashboard sessions: the database connection was lost; reconnecting")
+                self._sessions.db.close()
+                self._sessions = self._accounts = None
+        raise AssertionError("unreachable")
+
+    def _lost(self) -> bool:
+        """Is the connection gone for good (PostgreSQL's, closed or broken; an SQLite file's never is)?"""
+        db = self._sessions.db if self._sessions is not None else None
+        return db is not None and db.engine == "postgresql" and (db.raw.closed or db.raw.broken)
 
     async def open(self) -> None:
-        """Open the connection (and bring the accounts tables up to date: accounts.migrate) now, at the
-        application's start, so that whatever writes an audit entry on another connection finds them."""
+        """Open the connection (and bring the database's schema up to date: bot.storage.connect) now, at
+        the application's start, so that whatever writes an audit entry on another connection finds the tables."""
         await self.run(lambda s, a: None)
 
     async def session(self, cookie: str | None) -> Session | None:
@@ -149,14 +166,14 @@ class AuthStore:
 
     async def login_state(self) -> LoginState:
         def state(s: Sessions, a: Accounts) -> LoginState:
-            row = s.db.conn.execute("select count(*), coalesce(sum(role = 'admin'), 0) from accounts where disabled_at is null").fetchone()
+            row = s.db.execute("select count(*), coalesce(sum(case when role = 'admin' then 1 else 0 end), 0) from accounts where disabled_at is null").fetchone()
             return LoginState(row[0] > 0, row[1] > 0)
 
         return await self.run(state)
 
     async def close(self) -> None:
         def close(s: Sessions, a: Accounts) -> None:
-            s.db.conn.close()
+            s.db.close()
 
         if self._sessions is not None:
             await self.run(close)

@@ -35,7 +35,6 @@ None: handover off) the page says so and the API lists nothing.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -43,7 +42,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from bot.handover.hours import VIETNAM, OfficeHours
-from bot.handover.store import MAX_TEXT, Ticket, TicketStore
+from bot.handover.store import MAX_TEXT, Ticket
 from bot.knowledge import KnowledgeBase
 
 from .. import tickets_report as tr
@@ -188,13 +187,10 @@ def date_range(request: web.Request, today: dt.date) -> tuple[dt.date, dt.date, 
     return since, until, True
 
 
-def read_figures(tickets: TicketStore, hours: OfficeHours, since: dt.date, until: dt.date, wards: list[str] | None, now: float) -> tr.TicketFigures:
-    """tickets_report on a connection of its own to the store's file (blocking: on the dashboard's threads)."""
-    conn = sqlite3.connect(str(tickets.path), timeout=5.0)
-    try:
-        return tr.figures(conn, hours, since=since, until=until, wards=wards, now=now)
-    finally:
-        conn.close()
+async def read_figures(dash: Dashboard, hours: OfficeHours, since: dt.date, until: dt.date, wards: list[str] | None, now: float) -> tr.TicketFigures:
+    """tickets_report on a connection of the dashboard's own (Dashboard.query: on its threads, in the database
+    the ticket store keeps its tables in, Settings.database)."""
+    return await dash.query(lambda db: tr.figures(db, hours, since=since, until=until, wards=wards, now=now))
 
 
 def key_name(kb: KnowledgeBase, table: str, key: str, lang: str) -> str:
@@ -263,7 +259,7 @@ async def view(request: web.Request, who: Principal, *, status: int = 200, probl
     found = await listing(dash, tickets, view, wards, PAGE_LIMIT)
     today = dt.datetime.fromtimestamp(now, VIETNAM).date()
     since, until, dates_ok = date_range(request, today)
-    fig = await dash.in_thread(lambda: read_figures(tickets, hours, since, until, wards, now))
+    fig = await read_figures(dash, hours, since, until, wards, now)
     done_ticket = await ticket_desk.find(dash, who, q.get("ticket")) if q.get("done") and request.method == "GET" else None
     ward_choices = [] if who.wards else [("", w["all_wards"])] + [(i, ward_name(kb, i, lang)) for i in known_wards(kb)] + [(NONE_VALUE, w["no_ward"])]
     kept = {k: v for k, v in (("ward", ward_value), ("since", since.isoformat()), ("until", until.isoformat())) if v}
@@ -326,7 +322,7 @@ async def export(request: web.Request, who: Principal) -> web.Response:
     if not ok:
         return json_error("since and until must be days (YYYY-MM-DD), since not after until", 400)
     wards = wards_of(request, who)
-    fig = await dash.in_thread(lambda: read_figures(tickets, hours, since, until, wards, now))
+    fig = await read_figures(dash, hours, since, until, wards, now)
     header, rows = tr.section_rows(name, fig)
     if name != "summary":  # a readable name next to each id
         header = [header[0], "name", *header[1:]]

@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
 from aiohttp import web
+
+from bot import storage
 
 from .. import report as rpt
 from ..store import VIETNAM
@@ -50,7 +51,7 @@ def default_week(latest: str | None, today: dt.date | None = None) -> dt.date:
     return last_complete
 
 
-def weekly_data(db: sqlite_utils.Database, dims: rpt.Filters, monday: dt.date | None) -> dict[str, Any]:
+def weekly_data(db: storage.Database, dims: rpt.Filters, monday: dt.date | None) -> dict[str, Any]:
     """Everything the weekly summary shows, for one ISO week and the one before (for comparison)."""
     monday = monday or default_week(last_day(db))
     sunday = monday + dt.timedelta(days=6)

@@ -37,6 +37,8 @@ from ..service import ChatService
 if TYPE_CHECKING:
     from ..handover.courier import Courier
     from ..handover.store import TicketStore
+    from ..shared_limits import SharedCounters
+    from ..singleton import SingletonWork
 
 log = logging.getLogger("digiguide.channels")
 T = TypeVar("T")
@@ -61,6 +63,32 @@ class ServerContext:
     # asking an official (bot.handover): the tickets and the courier delivering replies; None: handover off
     tickets: "TicketStore | None" = None
     courier: "Courier | None" = None
+    # the work that runs in one worker at a time (bot.singleton); this worker's name for /healthz
+    singleton: "SingletonWork | None" = None
+    worker: str = "local"
+    # several workers: rate limits counted in the shared database (bot.shared_limits); None: in memory
+    counters: "SharedCounters | None" = None
+
+    def limiter(self, scope: str, rate: int, per: float) -> "RateLimiter":
+        """A rate limit that holds across this server's workers (in memory when there is one worker)."""
+        if self.counters is None:
+            return RateLimiter(rate, per)
+        from ..shared_limits import SharedRateLimiter
+
+        return SharedRateLimiter(self.counters, scope, rate, per)  # type: ignore[return-value]
+
+    def budget(self, scope: str, rate: int, per: float) -> "Budget":
+        """Budget(typed, taps) for a channel's citizens, both from `limiter`."""
+        return Budget(self.limiter(f"{scope}:typed", rate, per), self.limiter(f"{scope}:taps", TAP_RATE, TAP_PER))
+
+    def run_once(self, name: str, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:
+        """Register work that must run in one worker only (long polling, delivery rounds, the warmer)."""
+        assert self.singleton is not None, "build_app gives every server a SingletonWork"
+        self.singleton.add(name, start, stop)
+
+    @property
+    def holds_singleton(self) -> bool:
+        return self.singleton is not None and self.singleton.holding
 
     def report(self, status: ChannelStatus) -> None:
         """Replace the status of the channel named `status.name` (e.g. "error" after a failed start)."""

@@ -52,7 +52,7 @@ from ..handover.courier import Sender
 from ..handover.store import OutboxItem
 from ..privacy import hash_user
 from ..replies import Reply, split_text
-from .base import Backoff, Budget, ChannelStatus, FloodGuard, RateLimiter, RecentIds, RecentLangs, ServerContext, WebhookSpec, is_tap, secret_matches, setup_messaging, with_backoff
+from .base import Backoff, ChannelStatus, FloodGuard, RecentIds, RecentLangs, ServerContext, WebhookSpec, is_tap, secret_matches, setup_messaging, with_backoff
 from .outbox import ONCE, NotConnected, Resume
 from .telegram_order import DROP, RUN, Arrival, PerChatOrder
 from .telegram_updates import flood_lane, for_the_bot, lang_hint, strip_mention, well_typed
@@ -244,9 +244,9 @@ class TelegramChannel:
     def __init__(self, ctx: ServerContext, secret: str | None = None):
         self.ctx = ctx
         self.secret = secret  # set in webhook mode only
-        self.flood = FloodGuard(Budget(RateLimiter(USER_RATE, USER_PER)))  # told once per episode, then quiet
+        self.flood = FloodGuard(ctx.budget("telegram", USER_RATE, USER_PER))  # told once per episode, then quiet
         self._seen = RecentIds()  # update ids: an update Telegram delivers twice is answered once
-        self._quiet_taps = RateLimiter(QUIET_TAPS, QUIET_TAPS_PER)
+        self._quiet_taps = ctx.limiter("telegram:quiet-taps", QUIET_TAPS, QUIET_TAPS_PER)
         self.order = PerChatOrder(self._triage)
         self.application = build_application(ctx.settings, webhook=secret is not None, order=self.order)
         self._langs = RecentLangs()  # by Telegram user id
@@ -281,21 +281,29 @@ class TelegramChannel:
             if self.webhook:
                 await self.bot.set_webhook(self.ctx.settings.telegram_webhook_url, secret_token=self.secret, allowed_updates=ALLOWED_UPDATES)
             await self.application.start()
-            if self.application.updater is not None:
-                await self.application.updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=self._polling_error)
         except TelegramError as exc:
             log.error("telegram channel could not start (%s: %s); the other channels keep running", type(exc).__name__, self._scrub(str(exc)))
             self.ctx.report(ChannelStatus(CHANNEL, False, "error", "Telegram rejected the token or was unreachable at start; see the log"))
             await self.stop(_app)
             return
+        if self.application.updater is not None:  # getUpdates from one worker only (Telegram refuses two pollers)
+            self.ctx.run_once("telegram polling", self.start_polling, self.stop_polling)
         if self.ctx.courier is not None:  # officials' replies, "tell me" answers and officials' group notices
             self.ctx.courier.register(CHANNEL, Sender(self.deliver, retryable_later, self._describe))
 
-    async def stop(self, _app: web.Application) -> None:
-        """Stop fetching and finish the updates in flight (their answers are sent before the engine drains)."""
+    async def start_polling(self) -> None:
+        updater = self.application.updater
+        if updater is not None and not updater.running and self.application.running:
+            await updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=self._polling_error)
+
+    async def stop_polling(self) -> None:
         updater = self.application.updater
         if updater is not None and updater.running:
             await updater.stop()
+
+    async def stop(self, _app: web.Application) -> None:
+        """Stop fetching and finish the updates in flight (their answers are sent before the engine drains)."""
+        await self.stop_polling()
         if self.application.running:
             await self.application.stop()
 

@@ -67,7 +67,7 @@ from ..httpsec import secure
 from ..jsonbody import RequestError as ApiError
 from ..privacy import hash_user
 from ..replies import MAX_ACTION_BYTES, Button, Reply
-from .base import Budget, ChannelStatus, RateLimiter, RecentLangs, ServerContext, is_tap
+from .base import Budget, ChannelStatus, RecentLangs, ServerContext, is_tap
 
 log = logging.getLogger("digiguide.web")
 
@@ -199,11 +199,11 @@ class WebChat:
     def __init__(self, ctx: ServerContext, assets: dict[str, Asset], budget: Budget | None = None):
         self.ctx = ctx
         self.assets = assets
-        self.budget = budget or Budget(RateLimiter(RATE, PER))
+        self.budget = budget or ctx.budget("web", RATE, PER)
         self.langs = RecentLangs(50_000)  # the last reply language per session, for 429 and 500 answers
-        self.new_sessions = RateLimiter(NEW_SESSIONS, NEW_SESSIONS_PER)  # per client address
-        self.polls = RateLimiter(POLL_RATE, POLL_PER)  # GET /api/chat/pending, per session
-        self.poll_addresses = RateLimiter(POLL_ADDRESS_RATE, POLL_ADDRESS_PER)  # and per client address
+        self.new_sessions = ctx.limiter("web:new", NEW_SESSIONS, NEW_SESSIONS_PER)  # per client address
+        self.polls = ctx.limiter("web:polls", POLL_RATE, POLL_PER)  # GET /api/chat/pending, per session
+        self.poll_addresses = ctx.limiter("web:poll-addresses", POLL_ADDRESS_RATE, POLL_ADDRESS_PER)  # and per client address
 
     async def index(self, request: web.Request) -> web.Response:
         return _serve(request, self.assets["index.html"])

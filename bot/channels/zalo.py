@@ -43,7 +43,7 @@ from ..handover.courier import Sender
 from ..handover.store import OutboxItem
 from ..privacy import hash_user
 from ..replies import Reply, numbered_text, split_text
-from .base import Backoff, Budget, ChannelStatus, FloodGuard, KeyedLock, RateLimiter, RecentIds, RecentLangs, ServerContext, WebhookSpec, is_option_number, secret_matches, setup_messaging, with_backoff
+from .base import Backoff, ChannelStatus, FloodGuard, KeyedLock, RecentIds, RecentLangs, ServerContext, WebhookSpec, is_option_number, secret_matches, setup_messaging, with_backoff
 from .outbox import ONCE, NotConnected, Resume
 
 log = logging.getLogger("digiguide.zalo")
@@ -275,7 +275,7 @@ class ZaloChannel:
         self.ctx = ctx
         self.secret = secret  # set in webhook mode only
         self.api = ZaloBotApi(settings.zalo_token, settings.zalo_api_base)
-        self.flood = FloodGuard(Budget(RateLimiter(USER_RATE, USER_PER)))  # a typed option number counts as a tap
+        self.flood = FloodGuard(ctx.budget("zalo", USER_RATE, USER_PER))  # a typed option number counts as a tap
         self.send_backoff = SEND_BACKOFF
         self.poll_timeout = POLL_TIMEOUT
         self.running = False
@@ -309,19 +309,26 @@ class ZaloChannel:
         self.account_name = str(name) if name else None  # for posters' Zalo box (analytics.web.outreach)
         log.info("zalo bot %s connected (%s)", name or "?", "webhook" if self.webhook else "polling")
         self.running = True
-        if not self.webhook:
-            self._poller = asyncio.create_task(self._poll(), name="zalo-poll")
+        if not self.webhook:  # getUpdates from one worker only
+            self.ctx.run_once("zalo polling", self.start_polling, self.stop_polling)
         if self.ctx.courier is not None:  # officials' replies and "tell me" answers
             self.ctx.courier.register(CHANNEL, Sender(self.deliver, retryable_later, _describe))
 
-    async def stop(self, _app: web.Application) -> None:
-        """Stop fetching, then finish the updates in flight (before the server drains the engine)."""
-        self.running = False
+    async def start_polling(self) -> None:
+        if self._poller is None and self.running:
+            self._poller = asyncio.create_task(self._poll(), name="zalo-poll")
+
+    async def stop_polling(self) -> None:
         if self._poller is not None:
             # No offset, no acknowledgement: an update Zalo handed to the poll being cancelled may be lost.
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
             self._poller = None
+
+    async def stop(self, _app: web.Application) -> None:
+        """Stop fetching, then finish the updates in flight (before the server drains the engine)."""
+        self.running = False
+        await self.stop_polling()
         if self._tasks:
             _done, pending = await asyncio.wait(set(self._tasks), timeout=SHUTDOWN_GRACE)
             for task in pending:

@@ -1,9 +1,9 @@
 """The revision history of the content: who changed what, when, a readable diff, and one-click revert.
 
-One row per changed entry (or per change of locality.yaml) and publish, in the same SQLite file as the
-analytics (DIGIGUIDE_DB), in a table of its own with its own migration list and version table
-(`content_schema_version`), so neither schema's upgrades touch the other. A row keeps the entry's YAML
-before and after (None: it did not exist, or left the bot) and the unified diff of the files written.
+One row per changed entry (or per change of locality.yaml) and publish, in the database of everything else
+(bot.storage: the SQLite file DIGIGUIDE_DB or PostgreSQL), in the table content_revisions (its schema is the
+baseline revision's, bot/storage/migrations). A row keeps the entry's YAML before and after (None: it did
+not exist, or left the bot) and the unified diff of the files written.
 
 Revert publishes the row's "before" state as a new revision, through the same checks as any edit: it is
 refused with Conflict when the entry is no longer as that revision left it (someone edited it since:
@@ -14,38 +14,17 @@ it links was retired since...).
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import storage
 from . import layout
-from .draft import ACTIONS, Change, Draft, entry_state, same_entry
+from .draft import Change, Draft, entry_state, same_entry
 from .publish import Conflict, Published, publish
 from .repo import ContentRepo
-
-MIGRATIONS: list[list[str]] = [
-    [
-        f"""create table content_revisions (
-            id integer primary key,
-            ts real not null,
-            actor text not null,
-            kind text not null check (kind in ('faq', 'guide', 'locality')),
-            entry_id text,
-            action text not null check (action in ({", ".join(repr(a) for a in ACTIONS)})),
-            base_version text not null,
-            new_version text not null,
-            file text not null,
-            before text,
-            after text,
-            diff text not null,
-            meta text not null default '{{}}')""",
-        "create index idx_content_revisions_entry on content_revisions(kind, entry_id, id)",
-    ],
-]
-
 
 class RevisionNotFound(KeyError):
     def __str__(self) -> str:
@@ -77,48 +56,26 @@ class Revision:
 
 
 class RevisionStore:
-    """content_revisions in an SQLite file (created and migrated on first use)."""
+    """content_revisions in the database (`where`: a file path, sqlite:///path or postgresql://...)."""
 
-    def __init__(self, path: Path | str):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10.0)
-        self._conn.execute("pragma journal_mode=wal")
+    def __init__(self, where: storage.Target | Path | str):
+        self.where = where
+        self.db = storage.connect(where)
         self._lock = threading.Lock()
-        self._migrate()
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
-
-    def _migrate(self) -> None:
-        with self._lock:
-            conn = self._conn
-            conn.execute("begin immediate")  # another process may be migrating the same file
-            try:
-                conn.execute("create table if not exists content_schema_version (version integer not null)")
-                row = conn.execute("select version from content_schema_version").fetchone()
-                if row is None:
-                    conn.execute("insert into content_schema_version values (0)")
-                version = row[0] if row else 0
-                for statements in MIGRATIONS[version:]:
-                    for sql in statements:
-                        conn.execute(sql)
-                conn.execute("update content_schema_version set version = ?", [len(MIGRATIONS)])
-                conn.execute("commit")
-            except BaseException:
-                conn.execute("rollback")
-                raise
+            self.db.close()
 
     def record(self, *, actor: str, change: Change, action: str, base_version: str, new_version: str, diff: str, meta: dict[str, Any]) -> int:
         meta = {**meta, "op": change.action, "files": change.files}
         with self._lock:
-            cur = self._conn.execute(
+            rows = self.db.execute(
                 """insert into content_revisions (ts, actor, kind, entry_id, action, base_version, new_version, file, before, after, diff, meta)
-                   values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id""",
                 [time.time(), actor, change.kind, change.entry_id, action, base_version, new_version, change.file, change.before, change.after, diff, json.dumps(meta, ensure_ascii=False)],
-            )
-            return int(cur.lastrowid)
+            ).fetchall()
+            return int(rows[0][0])
 
     @staticmethod
     def _row(row: tuple) -> Revision:
@@ -141,12 +98,12 @@ class RevisionStore:
             params.append(before_id)
         sql = f"select {self._COLUMNS} from content_revisions where {' and '.join(where)} order by id desc limit ?"
         with self._lock:
-            rows = self._conn.execute(sql, [*params, max(1, min(int(limit), 500))]).fetchall()
+            rows = self.db.execute(sql, [*params, max(1, min(int(limit), 500))]).fetchall()
         return [self._row(r) for r in rows]
 
     def get(self, rev_id: int) -> Revision:
         with self._lock:
-            row = self._conn.execute(f"select {self._COLUMNS} from content_revisions where id = ?", [rev_id]).fetchone()
+            row = self.db.execute(f"select {self._COLUMNS} from content_revisions where id = ?", [rev_id]).fetchone()
         if row is None:
             raise RevisionNotFound(rev_id)
         return self._row(row)

@@ -4,7 +4,8 @@ notices to officials' groups, on the channel each belongs to.
 One asyncio task per server. It wakes when something is queued (`kick`) and at least every POLL seconds
 (so what another process queued, such as `python -m analytics mark`, goes out too). Each channel that can
 send registers a Sender when it starts (`register`): Telegram and Zalo send through their platforms' APIs;
-the web chat registers none: its items wait for the citizen's page (GET /api/chat/pending).
+the web chat registers none: its items wait for the citizen's page (GET /api/chat/pending). A round claims
+the items it sends (TicketStore.claim), so several servers on one PostgreSQL database never send one twice.
 
 A failed send that may succeed later (429 with the platform's retry_after, 5xx, a network error) stays
 queued for a later try, with the platform's wait or an exponential backoff; a refusal that will not change
@@ -104,7 +105,8 @@ class Courier:
     async def round(self) -> int:
         """Send what is due on the channels that can send; returns how many were tried."""
         async with self._busy:
-            due = await asyncio.to_thread(self.store.due, list(self.senders))
+            # claimed: another server's courier on the same database does not send them too
+            due = await asyncio.to_thread(self.store.claim, list(self.senders))
             for item in due:
                 await self._send(item)
             return len(due)

@@ -1,7 +1,8 @@
 """Tickets (questions a citizen handed over to an official), the officials' replies, the outbox of messages
 to deliver, and the citizens waiting to be told when their unanswered question gets an answer.
 
-Tables (in the analytics database file, migrated here; `handover_schema_version` counts the steps):
+Tables (in the database of everything else, bot.storage: the SQLite file or PostgreSQL; their schema is the
+baseline revision's, bot/storage/migrations):
 - tickets: one per confirmed handover. `user` is the salted hash (as everywhere); `address` the sealed
   chat id or web session (bot.handover.seal), erased when the ticket is closed or withdrawn. `question` is
   redacted (bot.redact) before it gets here, and so is every addition. Status: open (waiting for an
@@ -20,12 +21,17 @@ Tables (in the analytics database file, migrated here; `handover_schema_version`
 Every write is one transaction committed before the method returns: the engine confirms a ticket to the
 citizen only after `open_ticket` returned (acknowledged means stored). One connection, one lock: the
 engine thread, the dashboard's threads and the courier share the store.
+
+Several processes may write at once (the server, the dashboard, `python -m analytics mark`; on PostgreSQL
+several servers). SQLite's `begin immediate` serialises them; PostgreSQL runs read committed, so every change
+that depends on what is there is one conditional statement (`update ... where status in (...) returning`)
+or reads under `for update`: a ticket closed meanwhile is never answered or reopened, a watcher is told once,
+and an outbox item goes to one courier at a time (`claim`).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -34,44 +40,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import storage
 from .seal import Sealer
 
 STATUSES = ("open", "answered", "closed", "withdrawn")
 DELIVERIES = ("queued", "sent", "failed")
 WATCH_DAYS = 30
 MAX_TEXT = 4000  # an official's reply or a citizen's addition, in characters
-
-MIGRATIONS: list[list[str]] = [
-    [
-        """create table tickets (
-            id integer primary key, user text not null, channel text not null, address blob, lang text not null,
-            ward text not null default '', topic text, question text not null, question_key text,
-            attempt text not null default '{}', status text not null default 'open'
-                check (status in ('open', 'answered', 'closed', 'withdrawn')),
-            created_at real not null, taken_by text, taken_at real, first_answer_at real, closed_at real,
-            content_entry text)""",
-        "create index idx_tickets_status on tickets(status, ward, created_at)",
-        "create index idx_tickets_user on tickets(user)",
-        """create table ticket_messages (
-            id integer primary key, ticket_id integer not null references tickets(id) on delete cascade,
-            author text not null, text text not null, entry_id text, created_at real not null, outbox_id integer)""",
-        "create index idx_ticket_messages_ticket on ticket_messages(ticket_id)",
-        """create table outbox (
-            id integer primary key, kind text not null, channel text not null, address blob, user text,
-            lang text not null default 'vi', text text not null default '', entry_id text, ticket_id integer,
-            status text not null default 'queued' check (status in ('queued', 'sent', 'failed')),
-            attempts integer not null default 0, next_try real not null, error text,
-            created_at real not null, sent_at real)""",
-        "create index idx_outbox_due on outbox(status, next_try)",
-        "create index idx_outbox_user on outbox(user, status)",
-        """create table watchers (
-            id integer primary key, user text not null, channel text not null, address blob, lang text not null,
-            question_key text not null, topic text, created_at real not null, expires_at real not null,
-            notified_at real, entry_id text, unique (user, question_key))""",
-        "create index idx_watchers_key on watchers(question_key)",
-    ],
-]
-
+CLAIM_SECONDS = 120.0  # an outbox item a courier took is not due for others meanwhile (longer than any send)
+IN_PLAY = "status in ('open', 'answered')"
+FORGET_TABLES = ("tickets", "ticket_messages", "outbox", "watchers")  # what /forget deletes from
 
 class TicketError(Exception):
     """A change the store refuses; `code` is stable for the callers' words ("not_found", "closed", ...)."""
@@ -154,74 +132,51 @@ class Counts:
 _TICKET_COLUMNS = "id, user, channel, lang, ward, topic, question, question_key, attempt, status, created_at, taken_by, taken_at, first_answer_at, closed_at, content_entry"
 
 
-def connect(path: Path | str) -> sqlite3.Connection:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=5.0)
-    conn.execute("pragma journal_mode=wal")
-    conn.execute("pragma synchronous=normal")
-    conn.execute("pragma secure_delete=on")  # /forget and erased addresses leave no bytes behind
-    conn.execute("pragma foreign_keys=on")
-    migrate(conn)
-    return conn
-
-
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the handover tables to the newest version (safe with several processes: the version is read
-    again under the write lock)."""
-    conn.execute("create table if not exists handover_schema_version (version integer not null)")
-    if conn.execute("select count(*) from handover_schema_version").fetchone()[0] == 0:
-        conn.execute("insert into handover_schema_version values (0)")
-    while True:
-        with conn:
-            conn.execute("begin immediate")
-            version = conn.execute("select version from handover_schema_version").fetchone()[0]
-            if version >= len(MIGRATIONS):
-                return version
-            for sql in MIGRATIONS[version]:
-                conn.execute(sql)
-            conn.execute("update handover_schema_version set version = ?", [version + 1])
-
-
 class TicketStore:
     """See the module docstring. `salt` seals addresses (None: a store that only moves sealed addresses
     around, as `python -m analytics mark` does when it queues answers for watchers); `clock` is time.time
     (tests pass their own)."""
 
-    def __init__(self, path: Path | str, salt: str | None, clock=time.time):
-        self.path = Path(path)
+    def __init__(self, where: storage.Target | Path | str, salt: str | None, clock=time.time):
+        """`where`: the database (a file path, sqlite:///path or postgresql://...; bot.storage)."""
+        self.where = where
+        self.target = storage.Target.parse(where)
+        self.path = self.target.path  # the SQLite file (None on PostgreSQL)
         self.sealer = Sealer(salt) if salt else None
         self.clock = clock
-        self._conn = connect(self.path)
+        self.db = storage.connect(where)
         self._lock = threading.RLock()
 
     def close_db(self) -> None:
         """Close the connection (`close` closes a ticket)."""
         with self._lock:
-            self._conn.close()
+            self.db.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._conn:
-            self._conn.execute("begin immediate")
-            yield self._conn
+    def _write(self) -> Iterator[storage.Database]:
+        with self._lock, self.db.transaction() as db:
+            yield db
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         with self._lock:
-            return self._conn.execute(sql, list(params)).fetchall()
+            return self.db.execute(sql, list(params)).fetchall()
+
+    def _for_update(self, sql: str) -> str:
+        """`sql` (a select) locking its rows until the transaction ends, on PostgreSQL (SQLite has no FOR
+        UPDATE and needs none: `begin immediate` already holds the write lock)."""
+        return f"{sql} for update" if self.db.engine == "postgresql" else sql
 
     # -- the citizen's side (the engine thread) ----------------------------------------------------------
     def open_ticket(self, *, user: str, channel: str, address: str, lang: str, ward: str | None, topic: str | None,
                     question: str, question_key: str | None = None, attempt: dict[str, Any] | None = None) -> Ticket:
         """A confirmed handover, committed before this returns (the confirmation may then be sent)."""
         now = self.clock()
-        with self._write() as conn:
-            cursor = conn.execute(
-                "insert into tickets (user, channel, address, lang, ward, topic, question, question_key, attempt, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [user, channel, self._seal(address), lang, ward or "", topic, question[:MAX_TEXT], question_key,
+        with self._write() as db:
+            (ticket_id,) = _returned(db,
+                "insert into tickets (user, channel, address, lang, ward, topic, question, question_key, attempt, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
+                [user, channel, self._seal(address), lang, ward or "", topic, _plain(question)[:MAX_TEXT], question_key,
                  json.dumps(attempt or {}, ensure_ascii=False), now],
             )
-            ticket_id = cursor.lastrowid
         return self.get(ticket_id)  # type: ignore[return-value]
 
     def current(self, user: str) -> Ticket | None:
@@ -232,30 +187,24 @@ class TicketStore:
     def add(self, ticket_id: int, text: str) -> Ticket:
         """The citizen adds to their ticket (redacted by the caller); an answered ticket is open again."""
         now = self.clock()
-        with self._write() as conn:
-            status = self._status(conn, ticket_id)
-            if status not in ("open", "answered"):
-                raise TicketError(f"ticket {ticket_id} is {status}", status)
-            conn.execute("insert into ticket_messages (ticket_id, author, text, created_at) values (?, 'citizen', ?, ?)", [ticket_id, text[:MAX_TEXT], now])
-            conn.execute("update tickets set status = 'open' where id = ?", [ticket_id])
+        with self._write() as db:
+            self._change(db, ticket_id, "status = 'open'", [])
+            db.execute("insert into ticket_messages (ticket_id, author, text, created_at) values (?, 'citizen', ?, ?)", [ticket_id, _plain(text)[:MAX_TEXT], now])
         return self.get(ticket_id)  # type: ignore[return-value]
 
     def withdraw(self, ticket_id: int) -> Ticket:
         """The citizen no longer needs an answer: the ticket ends and its address is erased."""
         now = self.clock()
-        with self._write() as conn:
-            status = self._status(conn, ticket_id)
-            if status not in ("open", "answered"):
-                raise TicketError(f"ticket {ticket_id} is {status}", status)
-            conn.execute("update tickets set status = 'withdrawn', closed_at = ?, address = null where id = ?", [now, ticket_id])
+        with self._write() as db:
+            self._change(db, ticket_id, "status = 'withdrawn', closed_at = ?, address = null", [now])
         return self.get(ticket_id)  # type: ignore[return-value]
 
     def watch(self, *, user: str, channel: str, address: str, lang: str, question_key: str, topic: str | None) -> bool:
         """Tell this citizen when `question_key` gets an answer (once, within WATCH_DAYS). False when they
         were already waiting for it (the earlier request stands)."""
         now = self.clock()
-        with self._write() as conn:
-            cursor = conn.execute(
+        with self._write() as db:
+            cursor = db.execute(
                 "insert or ignore into watchers (user, channel, address, lang, question_key, topic, created_at, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
                 [user, channel, self._seal(address), lang, question_key, topic, now, now + WATCH_DAYS * 86400],
             )
@@ -263,24 +212,34 @@ class TicketStore:
 
     def forget(self, user: str) -> int:
         """/forget: the citizen's tickets (withdrawn, then deleted with their messages), queued messages
-        and watchers. Returns the tickets deleted."""
-        with self._write() as conn:
-            ids = [r[0] for r in conn.execute("select id from tickets where user = ?", [user])]
-            conn.execute("delete from outbox where user = ?", [user])
-            for ticket_id in ids:
-                conn.execute("delete from outbox where ticket_id = ? and kind = 'reply'", [ticket_id])
-                conn.execute("delete from ticket_messages where ticket_id = ?", [ticket_id])
-            conn.execute("delete from tickets where user = ?", [user])
-            conn.execute("delete from watchers where user = ?", [user])
+        and watchers. Returns the tickets deleted.
+
+        The deleted rows leave no bytes behind in the tables: SQLite overwrites them (secure_delete, on for
+        every connection of bot.storage). On PostgreSQL a deleted row stays in its page as a dead tuple, and a
+        plain VACUUM only marks its space free (the bytes stay until the space is reused), so the touched
+        tables are rewritten at once (VACUUM FULL: a new copy of each table and index holding the live rows
+        only; it locks the table for the moment that takes, small for these tables). The write-ahead logs
+        and backups of either engine age out on their own schedule (docs/operations.md)."""
+        with self._lock:
+            with self.db.transaction() as db:
+                ids = [r[0] for r in db.execute("select id from tickets where user = ?", [user]).fetchall()]
+                deleted = db.execute("delete from outbox where user = ?", [user]).rowcount
+                for ticket_id in ids:
+                    deleted += db.execute("delete from outbox where ticket_id = ? and kind = 'reply'", [ticket_id]).rowcount
+                    deleted += db.execute("delete from ticket_messages where ticket_id = ?", [ticket_id]).rowcount
+                deleted += db.execute("delete from tickets where user = ?", [user]).rowcount
+                deleted += db.execute("delete from watchers where user = ?", [user]).rowcount
+            if self.db.engine == "postgresql" and deleted:
+                self.db.raw.execute(f"vacuum full {', '.join(FORGET_TABLES)}")  # autocommit: vacuum runs in no transaction
         return len(ids)
 
     # -- the officials' side -----------------------------------------------------------------------------
     def get(self, ticket_id: int) -> Ticket | None:
         with self._lock:
-            row = self._conn.execute(f"select {_TICKET_COLUMNS} from tickets where id = ?", [ticket_id]).fetchone()
+            row = self.db.execute(f"select {_TICKET_COLUMNS} from tickets where id = ?", [ticket_id]).fetchone()
             if row is None:
                 return None
-            messages = self._conn.execute(
+            messages = self.db.execute(
                 """select m.id, m.ticket_id, m.author, m.text, m.entry_id, m.created_at, o.status, o.error
                    from ticket_messages m left join outbox o on o.id = m.outbox_id where m.ticket_id = ? order by m.id""",
                 [ticket_id],
@@ -290,7 +249,7 @@ class TicketStore:
     def tickets(self, status: str | None = None, wards: Iterable[str] | None = None, limit: int = 500, newest: bool = False) -> list[Ticket]:
         """Tickets oldest first (`newest`: newest first, for the ended ones), by status (None: every one) and
         ward (None: every ward; "" is no ward)."""
-        where, params = ["1"], []
+        where, params = ["1 = 1"], []
         if status is not None:
             if status not in STATUSES:
                 raise TicketError(f"status must be one of {', '.join(STATUSES)}", "bad_status")
@@ -304,70 +263,78 @@ class TicketStore:
         return [t for (i,) in rows if (t := self.get(i)) is not None]
 
     def take(self, ticket_id: int, who: str) -> Ticket:
-        """An official takes a ticket (others see who is on it); taking it again moves it to `who`."""
-        with self._write() as conn:
-            status = self._status(conn, ticket_id)
-            if status not in ("open", "answered"):
-                raise TicketError(f"ticket {ticket_id} is {status}", status)
-            conn.execute("update tickets set taken_by = ?, taken_at = ? where id = ?", [who, self.clock(), ticket_id])
+        """An official takes a ticket (others see who is on it); taking it again moves it to `who` (also
+        from another official: the last to take it has it). Refused once the ticket ended, even when it ended
+        while the official was taking it."""
+        with self._write() as db:
+            self._change(db, ticket_id, "taken_by = ?, taken_at = ?", [who, self.clock()])
         return self.get(ticket_id)  # type: ignore[return-value]
 
     def reply(self, ticket_id: int, who: str, text: str, entry_id: str | None = None) -> tuple[TicketMessage, int]:
         """An official's reply: stored with its delivery queued on the ticket's channel, in one transaction.
         Returns the message and its outbox id."""
-        text = text.strip()
+        text = _plain(text).strip()
         if not text:
             raise TicketError("the reply is empty", "empty")
         if len(text) > MAX_TEXT:
             raise TicketError(f"the reply is longer than {MAX_TEXT} characters", "too_long")
         now = self.clock()
-        with self._write() as conn:
-            row = conn.execute("select status, channel, address, user, lang, first_answer_at from tickets where id = ?", [ticket_id]).fetchone()
-            if row is None:
-                raise TicketError(f"no ticket {ticket_id}", "not_found")
-            status, channel, address, user, lang, first = row
-            if status not in ("open", "answered") or address is None:
-                raise TicketError(f"ticket {ticket_id} is {status}", status)
-            outbox = conn.execute(
-                "insert into outbox (kind, channel, address, user, lang, text, entry_id, ticket_id, next_try, created_at) values ('reply', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [channel, address, user, lang, text, entry_id, ticket_id, now, now],
-            ).lastrowid
-            message = conn.execute(
-                "insert into ticket_messages (ticket_id, author, text, entry_id, created_at, outbox_id) values (?, ?, ?, ?, ?, ?)",
-                [ticket_id, who, text, entry_id, now, outbox],
-            ).lastrowid
-            conn.execute(
-                "update tickets set status = 'answered', first_answer_at = coalesce(first_answer_at, ?), taken_by = coalesce(taken_by, ?), taken_at = coalesce(taken_at, ?) where id = ?",
+        with self._write() as db:
+            # first the ticket, conditionally (atomic on both engines): a ticket closed or withdrawn meanwhile
+            # is neither answered nor reopened
+            row = _returned(db,
+                f"""update tickets set status = 'answered', first_answer_at = coalesce(first_answer_at, ?),
+                       taken_by = coalesce(taken_by, ?), taken_at = coalesce(taken_at, ?)
+                    where id = ? and {IN_PLAY} and address is not null returning channel, address, user, lang""",
                 [now, who, now, ticket_id],
+            )
+            if row is None:
+                status = self._status(db, ticket_id)
+                raise TicketError(f"ticket {ticket_id} is {status}", status)
+            channel, address, user, lang = row
+            (outbox,) = _returned(db,
+                "insert into outbox (kind, channel, address, user, lang, text, entry_id, ticket_id, next_try, created_at) values ('reply', ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
+                [channel, address, user, lang, text, entry_id, ticket_id, now, now],
+            )
+            (message,) = _returned(db,
+                "insert into ticket_messages (ticket_id, author, text, entry_id, created_at, outbox_id) values (?, ?, ?, ?, ?, ?) returning id",
+                [ticket_id, who, text, entry_id, now, outbox],
             )
         return TicketMessage(message, ticket_id, who, text, entry_id, now, "queued"), outbox
 
     def close(self, ticket_id: int, who: str) -> Ticket:
         """The official closes the ticket; its address is erased (queued replies keep their own copy)."""
-        with self._write() as conn:
-            status = self._status(conn, ticket_id)
-            if status not in ("open", "answered"):
-                raise TicketError(f"ticket {ticket_id} is {status}", status)
-            conn.execute("update tickets set status = 'closed', closed_at = ?, address = null, taken_by = coalesce(taken_by, ?) where id = ?", [self.clock(), who, ticket_id])
+        with self._write() as db:
+            self._change(db, ticket_id, "status = 'closed', closed_at = ?, address = null, taken_by = coalesce(taken_by, ?)", [self.clock(), who])
         return self.get(ticket_id)  # type: ignore[return-value]
 
     def link_content(self, ticket_id: int, entry_id: str) -> None:
         """The ticket was turned into content (a new entry, or a phrasing of `entry_id`)."""
-        with self._write() as conn:
-            conn.execute("update tickets set content_entry = ? where id = ?", [entry_id, ticket_id])
+        with self._write() as db:
+            db.execute("update tickets set content_entry = ? where id = ?", [entry_id, ticket_id])
 
     def notice(self, channel: str, address: str, text: str, ticket_id: int | None = None) -> int:
         """A message for officials (a new ticket, in their Telegram group): queued like any other."""
         now = self.clock()
-        with self._write() as conn:
-            return conn.execute(
-                "insert into outbox (kind, channel, address, text, ticket_id, next_try, created_at) values ('notice', ?, ?, ?, ?, ?, ?)",
-                [channel, self._seal(address), text, ticket_id, now, now],
-            ).lastrowid
+        with self._write() as db:
+            (outbox,) = _returned(db,
+                "insert into outbox (kind, channel, address, text, ticket_id, next_try, created_at) values ('notice', ?, ?, ?, ?, ?, ?) returning id",
+                [channel, self._seal(address), _plain(text), ticket_id, now, now],
+            )
+        return outbox
+
+    @classmethod
+    def _change(cls, db: storage.Database, ticket_id: int, assignments: str, params: list[Any]) -> None:
+        """`update tickets set <assignments>` on a ticket still in play, in one statement (so on PostgreSQL
+        too nothing can end the ticket between the look and the change); TicketError with its status when
+        it is not in play, or "not_found"."""
+        if _returned(db, f"update tickets set {assignments} where id = ? and {IN_PLAY} returning id", [*params, ticket_id]) is None:
+            status = cls._status(db, ticket_id)
+            raise TicketError(f"ticket {ticket_id} is {status}", status)
 
     @staticmethod
-    def _status(conn: sqlite3.Connection, ticket_id: int) -> str:
-        row = conn.execute("select status from tickets where id = ?", [ticket_id]).fetchone()
+    def _status(db: storage.Database, ticket_id: int) -> str:
+        row = db.execute("select status from tickets where id = ?", [ticket_id]).fetchone()
         if row is None:
             raise TicketError(f"no ticket {ticket_id}", "not_found")
         return row[0]
@@ -381,22 +348,23 @@ class TicketStore:
         if not keys:
             return counts
         now = self.clock()
-        with self._write() as conn:
+        with self._write() as db:
             marks = ", ".join("?" for _ in keys)
-            rows = conn.execute(
-                f"select id, user, channel, address, lang from watchers where question_key in ({marks}) and notified_at is null and address is not null and expires_at > ?",
+            # locked on PostgreSQL: a second process resolving the same keys waits, then finds them notified
+            rows = db.execute(
+                self._for_update(f"select id, user, channel, address, lang from watchers where question_key in ({marks}) and notified_at is null and address is not null and expires_at > ? order by id"),
                 [*keys, now],
             ).fetchall()
             seen: set[str] = set()
             for watcher, user, channel, address, lang in rows:
                 if user not in seen:  # one message per citizen, however many of the keys they asked
-                    conn.execute(
+                    db.execute(
                         "insert into outbox (kind, channel, address, user, lang, entry_id, next_try, created_at) values ('notify', ?, ?, ?, ?, ?, ?, ?)",
                         [channel, address, user, lang, entry_id, now, now],
                     )
                     counts.queued += 1
                     seen.add(user)
-                conn.execute("update watchers set notified_at = ?, entry_id = ?, address = null where id = ?", [now, entry_id, watcher])
+                db.execute("update watchers set notified_at = ?, entry_id = ?, address = null where id = ?", [now, entry_id, watcher])
                 counts.erased += 1
         return counts
 
@@ -405,47 +373,80 @@ class TicketStore:
         ticket that ended."""
         now = self.clock()
         counts = Counts()
-        with self._write() as conn:
-            counts.erased = conn.execute("update watchers set address = null where address is not null and expires_at <= ?", [now]).rowcount
-            counts.erased += conn.execute("update tickets set address = null where address is not null and status in ('closed', 'withdrawn')").rowcount
+        with self._write() as db:
+            counts.erased = db.execute("update watchers set address = null where address is not null and expires_at <= ?", [now]).rowcount
+            counts.erased += db.execute("update tickets set address = null where address is not null and status in ('closed', 'withdrawn')").rowcount
         return counts
 
     # -- delivery (bot.handover.courier, the web chat's pending) -----------------------------------------
+    _ITEM_COLUMNS = "id, kind, channel, address, user, lang, text, entry_id, ticket_id, attempts, created_at"
+
     def due(self, channels: Iterable[str], limit: int = 50) -> list[OutboxItem]:
-        """Queued items for these channels whose time has come, oldest first."""
+        """Queued items for these channels whose time has come, oldest first (a look: `claim` takes them)."""
         channels = list(channels)
         if not channels:
             return []
         marks = ", ".join("?" for _ in channels)
         rows = self._read(
-            f"""select id, kind, channel, address, user, lang, text, entry_id, ticket_id, attempts, created_at from outbox
+            f"""select {self._ITEM_COLUMNS} from outbox
                 where status = 'queued' and next_try <= ? and channel in ({marks}) order by next_try, id limit ?""",
             [self.clock(), *channels, limit],
         )
         return [self._item(r) for r in rows]
 
-    def pending(self, user: str) -> list[OutboxItem]:
-        """A web chat session's queued messages, marked sent as they are handed over (the page shows them)."""
-        now = self.clock()
-        query = "select id, kind, channel, address, user, lang, text, entry_id, ticket_id, attempts, created_at from outbox where user = ? and status = 'queued' and channel = 'web' order by id"
-        if not self._read(query, [user]):  # the page polls: most looks find nothing and take no write lock
+    def claim(self, channels: Iterable[str], limit: int = 50, hold: float = CLAIM_SECONDS) -> list[OutboxItem]:
+        """The items `due` lists, taken for sending: they are not due again for `hold` seconds, so another
+        courier (another server on the same database) never sends them too; the sender then marks each
+        delivered, failed or retry_at. One that was never marked (the process died mid-send) is due again
+        after `hold`."""
+        channels = list(channels)
+        if not channels:
             return []
-        with self._write() as conn:
-            rows = conn.execute(query, [user]).fetchall()
-            conn.executemany("update outbox set status = 'sent', sent_at = ?, attempts = attempts + 1 where id = ?", [(now, r[0]) for r in rows])
-        return [self._item(r) for r in rows]
+        now = self.clock()
+        marks = ", ".join("?" for _ in channels)
+        # PostgreSQL: the rows are locked until the claim commits, and rows another courier is claiming are
+        # skipped, not waited for. SQLite: begin immediate, one writer at a time.
+        skip = " for update skip locked" if self.db.engine == "postgresql" else ""
+        with self._write() as db:
+            ids = [r[0] for r in db.execute(
+                f"select id from outbox where status = 'queued' and next_try <= ? and channel in ({marks}) order by next_try, id limit ?{skip}",
+                [now, *channels, limit],
+            ).fetchall()]
+            if not ids:
+                return []
+            rows = db.execute(
+                f"update outbox set next_try = ? where id in ({', '.join('?' for _ in ids)}) returning {self._ITEM_COLUMNS}",
+                [now + hold, *ids],
+            ).fetchall()
+        order = {ident: n for n, ident in enumerate(ids)}  # the order they were due in (returning's is the engine's)
+        return [self._item(r) for r in sorted(rows, key=lambda r: order[r[0]])]
+
+    def pending(self, user: str) -> list[OutboxItem]:
+        """A web chat session's queued messages, marked sent as they are handed over (the page shows them);
+        each once, even to two polls at the same moment (one conditional update)."""
+        now = self.clock()
+        where = "user = ? and status = 'queued' and channel = 'web'"
+        if not self._read(f"select 1 from outbox where {where} limit 1", [user]):  # the page polls: most looks find nothing and take no write lock
+            return []
+        with self._write() as db:
+            rows = db.execute(
+                f"""update outbox set status = 'sent', sent_at = ?, attempts = attempts + 1 where {where}
+                    returning id, kind, channel, address, user, lang, text, entry_id, ticket_id, attempts - 1, created_at""",
+                [now, user],
+            ).fetchall()
+        return [self._item(r) for r in sorted(rows, key=lambda r: r[0])]
 
     def delivered(self, outbox_id: int) -> None:
-        with self._write() as conn:
-            conn.execute("update outbox set status = 'sent', sent_at = ?, attempts = attempts + 1, error = null where id = ?", [self.clock(), outbox_id])
+        with self._write() as db:
+            db.execute("update outbox set status = 'sent', sent_at = ?, attempts = attempts + 1, error = null where id = ?", [self.clock(), outbox_id])
 
     def retry_at(self, outbox_id: int, when: float, error: str) -> None:
-        with self._write() as conn:
-            conn.execute("update outbox set attempts = attempts + 1, next_try = ?, error = ? where id = ? and status = 'queued'", [when, error[:200], outbox_id])
+        with self._write() as db:
+            db.execute("update outbox set attempts = attempts + 1, next_try = ?, error = ? where id = ? and status = 'queued'", [when, error[:200], outbox_id])
 
     def failed(self, outbox_id: int, error: str) -> None:
-        with self._write() as conn:
-            conn.execute("update outbox set status = 'failed', attempts = attempts + 1, error = ? where id = ?", [error[:200], outbox_id])
+        with self._write() as db:
+            db.execute("update outbox set status = 'failed', attempts = attempts + 1, error = ? where id = ?", [error[:200], outbox_id])
 
     def delivery(self, outbox_id: int) -> str | None:
         rows = self._read("select status from outbox where id = ?", [outbox_id])
@@ -459,6 +460,19 @@ class TicketStore:
         if self.sealer is None:
             raise TicketError("this store was opened without the salt: it cannot seal addresses", "no_salt")
         return self.sealer.seal(address)
+
+
+def _plain(text: str) -> str:
+    """`text` without NUL characters, which PostgreSQL's text refuses (SQLite would keep them): the same
+    text stored on either engine, and never a NUL sent on to a chat."""
+    return text.replace("\x00", "")
+
+
+def _returned(db: storage.Database, sql: str, params: list[Any]) -> tuple | None:
+    """The row a statement `... returning` gave (None: it changed no row). Read to the end, so SQLite's
+    statement is finished before the transaction commits."""
+    rows = db.execute(sql, params).fetchall()
+    return rows[0] if rows else None
 
 
 def _ticket(row: tuple, messages: tuple[TicketMessage, ...]) -> Ticket:

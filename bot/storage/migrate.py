@@ -14,6 +14,7 @@ file next to the SQLite database (released by the kernel if the process dies).
 from __future__ import annotations
 
 import fcntl
+import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,6 +24,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "digiguide_schema_version"
 LOCK_KEY = 0x6469_6769  # "digi": the advisory lock id migrations take on PostgreSQL
 
+log = logging.getLogger("digiguide.storage")
+logging.getLogger("alembic").setLevel(logging.WARNING)  # one line of ours per upgrade, not Alembic's dozen
 
 @lru_cache(maxsize=1)
 def _config():
@@ -67,12 +70,25 @@ def upgrade(where: Target | Path | str, revision: str = "head") -> None:
         with _lock(target, engine) as conn:
             config = _config()
             config.attributes["connection"] = conn
+            before = _revision_of(conn)
+            conn.commit()  # end the read's implicit transaction, or Alembic would take it for the caller's and never commit
             try:
                 command.upgrade(config, revision)
+                conn.commit()
             finally:
                 config.attributes.pop("connection", None)
+            after = _revision_of(conn)
+            conn.rollback()
+            if after != before:
+                log.info("database %s: schema %s -> %s", target, before or "new", after)
     finally:
         engine.dispose()
+
+
+def _revision_of(conn) -> str | None:
+    from alembic.migration import MigrationContext
+
+    return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
 
 class _lock:
