@@ -121,7 +121,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     except CopyError as exc:
         print(f"copy refused: {exc}", file=sys.stderr)
         return 1
-    except (storage.Error, ValueError) as exc:
+    except (*storage.Error, ValueError) as exc:
         print(f"database error: {exc}", file=sys.stderr)
         return 1
 
