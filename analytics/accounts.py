@@ -223,13 +223,6 @@ def _in_transaction(db: storage.Database) -> bool:
     return db.raw.info.transaction_status != TransactionStatus.IDLE
 
 
-def _for_update(db: storage.Database) -> str:
-    """A row lock for a read that a write in the same transaction depends on: PostgreSQL's `for update`
-    (read committed would let another transaction change the row in between); nothing on SQLite, whose
-    `begin immediate` already holds the only write lock (and which has no FOR UPDATE)."""
-    return " for update" if db.engine == "postgresql" else ""
-
-
 # -- audit log -------------------------------------------------------------------------------------------------
 
 def _insert_audit(db: storage.Database, ts: float, actor: str, action: str, target: str | None, detail: dict[str, Any] | None) -> None:
@@ -367,7 +360,7 @@ class Accounts:
     # -- reading ---------------------------------------------------------------------------------------------
     def _account(self, name: str, lock: bool = False) -> Account | None:
         """The account; `lock`: inside a transaction, held until it ends (PostgreSQL's row lock)."""
-        row = self.db.execute(f"select {_ACCOUNT_COLUMNS} from accounts where name = ?{_for_update(self.db) if lock else ''}", [name]).fetchone()
+        row = self.db.execute(f"select {_ACCOUNT_COLUMNS} from accounts where name = ?{self.db.lock_rows if lock else ''}", [name]).fetchone()
         return None if row is None else _account_of(row)
 
     def get_user(self, name: str) -> Account | None:
@@ -473,8 +466,7 @@ class Accounts:
         hashed = self.hasher.hash(password)
         now = self.clock()
         with self.db.transaction():
-            if self.db.engine == "postgresql":
-                self.db.execute(f"select pg_advisory_xact_lock({FIRST_ADMIN_LOCK})")
+            self.db.serialize(FIRST_ADMIN_LOCK)
             if self.db.execute("select 1 from accounts where role = 'admin' and disabled_at is null limit 1").fetchone():
                 raise Conflict("an admin account exists already: log in with it", "admin_exists")
             if self.db.execute("select 1 from accounts where name = ?", [name]).fetchone():

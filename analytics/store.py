@@ -68,7 +68,6 @@ def _dim(value) -> str:
 
 
 _EVENT_INSERT = f"insert into events (day, {', '.join(EVENT_COLUMNS)}) values ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})"
-_EVENT_COPY = f"""copy events (day, {', '.join('"user"' if c == "user" else c for c in EVENT_COLUMNS)}) from stdin"""  # raw: no dialect
 _DAILY_UPSERT = """insert into daily (day, channel, topic, kind, lang, source, ward, n) values (?, ?, ?, ?, ?, ?, ?, ?)
     on conflict (day, channel, topic, kind, lang, source, ward) do update set n = daily.n + excluded.n"""
 _USERS_INSERT = "insert or ignore into daily_users (day, user, channel, source, ward) values (?, ?, ?, ?, ?)"
@@ -116,7 +115,7 @@ def write_batch(db: storage.Database, events: list[Event]) -> None:
     )
     with db.transaction():
         if db.engine == "postgresql":
-            _copy_events(db, rows)
+            db.copy_in("events", ["day", *EVENT_COLUMNS], rows)
             for (_, batch_sql), values in zip(_ROLLUPS, rollups):
                 if values:
                     db.raw.execute(batch_sql, [list(column) for column in zip(*values)])
@@ -146,13 +145,6 @@ _ROLLUPS = [
         (_QUESTIONS_UPSERT, "text text text text text text int"),
     )
 ]
-
-
-def _copy_events(db: storage.Database, rows: list[tuple]) -> None:
-    """The events through PostgreSQL's COPY (inside the caller's transaction)."""
-    with db.raw.cursor() as cursor, cursor.copy(_EVENT_COPY) as copy:
-        for row in rows:
-            copy.write_row(row)
 
 
 # What one citizen's events added to daily_questions and daily_feedback: write_batch's keys, in SQL.
@@ -188,12 +180,8 @@ def forget_user(db: storage.Database, user: str) -> int:
         db.execute("delete from daily_guide where user = ?", [user])
         _take_off_questions(db, questions)
         _take_off_feedback(db, feedback)
-    if db.engine == "postgresql":
-        db.raw.execute(f"vacuum {', '.join(CITIZEN_TABLES)}")  # autocommit: VACUUM cannot run in a transaction
-    else:
-        busy = db.raw.execute("pragma wal_checkpoint(truncate)").fetchone()[0]
-        if busy:  # a long report still reads an older snapshot: the next checkpoint overwrites those pages
-            log.warning("forget: the write-ahead log could not be truncated yet (a reader is busy)")
+    if not db.reclaim(CITIZEN_TABLES):  # a long report still reads an older snapshot: the next checkpoint overwrites those pages
+        log.warning("forget: the write-ahead log could not be truncated yet (a reader is busy)")
     return deleted
 
 
@@ -323,7 +311,7 @@ class EventStore:
     def _connected(self, db: storage.Database | None) -> storage.Database | None:
         """`db` if it is still usable, else a new connection (None while the database cannot be reached: a
         PostgreSQL server restarting, a file on a disk that went away); the caller retries later."""
-        if db is not None and not _broken(db):
+        if db is not None and not db.broken:
             return db
         if db is not None:
             _close(db)
@@ -427,11 +415,6 @@ class EventStore:
                 yield dict(zip(names, row))
         finally:
             db.close()
-
-
-def _broken(db: storage.Database) -> bool:
-    """Whether the driver has given the connection up (psycopg after the server closed it)."""
-    return bool(getattr(db.raw, "closed", False) or getattr(db.raw, "broken", False))
 
 
 def _close(db: storage.Database) -> None:

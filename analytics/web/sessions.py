@@ -135,7 +135,7 @@ class AuthStore:
     def _lost(self) -> bool:
         """Is the connection gone for good (PostgreSQL's, closed or broken; an SQLite file's never is)?"""
         db = self._sessions.db if self._sessions is not None else None
-        return db is not None and db.engine == "postgresql" and (db.raw.closed or db.raw.broken)
+        return db is not None and db.broken
 
     async def open(self) -> None:
         """Open the connection (and bring the database's schema up to date: bot.storage.connect) now, at

@@ -161,11 +161,6 @@ class TicketStore:
         with self._lock:
             return self.db.execute(sql, list(params)).fetchall()
 
-    def _for_update(self, sql: str) -> str:
-        """`sql` (a select) locking its rows until the transaction ends, on PostgreSQL (SQLite has no FOR
-        UPDATE and needs none: `begin immediate` already holds the write lock)."""
-        return f"{sql} for update" if self.db.engine == "postgresql" else sql
-
     # -- the citizen's side (the engine thread) ----------------------------------------------------------
     def open_ticket(self, *, user: str, channel: str, address: str, lang: str, ward: str | None, topic: str | None,
                     question: str, question_key: str | None = None, attempt: dict[str, Any] | None = None) -> Ticket:
@@ -229,8 +224,8 @@ class TicketStore:
                     deleted += db.execute("delete from ticket_messages where ticket_id = ?", [ticket_id]).rowcount
                 deleted += db.execute("delete from tickets where user = ?", [user]).rowcount
                 deleted += db.execute("delete from watchers where user = ?", [user]).rowcount
-            if self.db.engine == "postgresql" and deleted:
-                self.db.raw.execute(f"vacuum full {', '.join(FORGET_TABLES)}")  # autocommit: vacuum runs in no transaction
+            if deleted:
+                self.db.reclaim(FORGET_TABLES, full=True)  # small tables: rewritten on PostgreSQL, so no old page stays in their files
         return len(ids)
 
     # -- the officials' side -----------------------------------------------------------------------------
@@ -352,7 +347,7 @@ class TicketStore:
             marks = ", ".join("?" for _ in keys)
             # locked on PostgreSQL: a second process resolving the same keys waits, then finds them notified
             rows = db.execute(
-                self._for_update(f"select id, user, channel, address, lang from watchers where question_key in ({marks}) and notified_at is null and address is not null and expires_at > ? order by id"),
+                f"select id, user, channel, address, lang from watchers where question_key in ({marks}) and notified_at is null and address is not null and expires_at > ? order by id{self.db.lock_rows}",
                 [*keys, now],
             ).fetchall()
             seen: set[str] = set()

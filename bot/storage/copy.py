@@ -76,21 +76,9 @@ def _tables(db: Database) -> list[str]:
 def _copy_table(src: Database, dst: Database, table: str, progress: Callable[[str, int], None] | None) -> int:
     cursor = src.execute(f"select * from {table}")
     columns = [d[0] for d in cursor.description]
-    quoted = ", ".join(f'"{c}"' for c in columns)
     count = 0
-    if dst.engine == "postgresql":
-        with dst.raw.cursor() as out, out.copy(f"copy {table} ({quoted}) from stdin") as copy:
-            while rows := cursor.fetchmany(BATCH):
-                for row in rows:
-                    copy.write_row(row)
-                count += len(rows)
-                if progress:
-                    progress(table, count)
-        return count
-    insert = f"insert into {table} ({quoted}) values ({', '.join('?' * len(columns))})"
     while rows := cursor.fetchmany(BATCH):
-        dst.executemany(insert, rows)
-        count += len(rows)
+        count += dst.copy_in(table, columns, rows)
         if progress:
             progress(table, count)
     return count

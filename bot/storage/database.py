@@ -136,6 +136,50 @@ class Database:
             raise
         self._conn.commit()
 
+    # -- what differs between the engines, in one place -----------------------------------------------
+    @property
+    def lock_rows(self) -> str:
+        """A suffix for a select whose rows a write in the same transaction depends on: PostgreSQL's
+        ` for update` (read committed would let another transaction change them in between); nothing on
+        SQLite, whose `begin immediate` already holds the only write lock (and which has no FOR UPDATE)."""
+        return " for update" if self._pg else ""
+
+    def serialize(self, key: int) -> None:
+        """Inside a transaction: one such transaction per `key` at a time, across processes, where there is
+        no row to lock (the first admin, a lockout record about to be created). PostgreSQL's transaction
+        advisory lock; on SQLite `begin immediate` already serialises every writer."""
+        if self._pg:
+            self.execute("select pg_advisory_xact_lock(?)", [key])
+
+    def copy_in(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """Bulk-insert rows: COPY on PostgreSQL (the fastest way in), executemany on SQLite. Returns the count."""
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        if not self._pg:
+            rows = list(rows)
+            self.executemany(f"insert into {table} ({quoted}) values ({', '.join('?' * len(columns))})", rows)
+            return len(rows)
+        count = 0
+        with self._conn.cursor() as cursor, cursor.copy(f"copy {table} ({quoted}) from stdin") as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        return count
+
+    def reclaim(self, tables: Sequence[str], full: bool = False) -> bool:
+        """After deleting a citizen's rows (outside any transaction): SQLite checkpoints and truncates its
+        write-ahead log (the deleted bytes are already overwritten: secure_delete); PostgreSQL vacuums the
+        tables (`full` rewrites them, for small tables, so no old page remains in their files). Returns
+        False when SQLite could not truncate yet (a reader still holds an older snapshot)."""
+        if self._pg:
+            self._conn.execute(f"vacuum {'full ' if full else ''}{', '.join(tables)}")
+            return True
+        return not self._conn.execute("pragma wal_checkpoint(truncate)").fetchone()[0]
+
+    @property
+    def broken(self) -> bool:
+        """Whether the driver has given the connection up (PostgreSQL's server closed it); an SQLite file's never."""
+        return self._pg and bool(self._conn.closed or self._conn.broken)
+
     # -- what is there ----------------------------------------------------------------------------------
     def table_names(self) -> list[str]:
         if self._pg:
