@@ -29,6 +29,7 @@ from .secrets_guard import SecretThrottle, _Record
 from .storage import Database, Target
 
 PURGE_EVERY = 60.0  # seconds between deletions of windows nobody can read any more
+THROTTLE_LOCK = 0x6469_6701  # bot.storage.Database.serialize's key for the lockout's read-modify-write
 GLOBAL = "*"  # secret_failures' row holding the last failures from every client (the safety net)
 
 
@@ -82,9 +83,12 @@ class SharedSecretThrottle(SecretThrottle):
     def __init__(self, counters: SharedCounters, **kwargs):
         super().__init__(**kwargs)
         self.counters = counters
+        self._checking = False  # inside failed(), under the lock: answer from the record being updated
 
     def retry_after(self, key: str, now: float | None = None) -> int:
         now = time.time() if now is None else now
+        if self._checking:  # SecretThrottle.failed asks at its end: its record is the one in memory
+            return super().retry_after(key, now)
         with self.counters.lock:
             record = self._load(self.counters.key("secret", key))
         left = record.locked_until - now if record else 0
@@ -95,15 +99,18 @@ class SharedSecretThrottle(SecretThrottle):
         hashed = self.counters.key("secret", key)
         db = self.counters.db
         with self.counters.lock, db.transaction():
-            if db.engine == "postgresql":  # one check at a time, as SQLite's begin immediate gives
-                db.execute("select pg_advisory_xact_lock(?)", [0x6469_6701])
+            db.serialize(THROTTLE_LOCK)  # one check at a time, on every engine
             self._records.clear()
             record = self._load(hashed)
             if record is not None:
                 self._records[hashed] = record
             recent = self._load(GLOBAL)
             self._recent = deque(recent.failures if recent else (), maxlen=max(self.global_limit, 1))
-            locked = super().failed(hashed, now)
+            self._checking = True
+            try:
+                locked = super().failed(hashed, now)
+            finally:
+                self._checking = False
             self._save(hashed, self._records.get(hashed))
             self._save(GLOBAL, _Record(failures=deque(self._recent), last=now))
             self._records.clear()
