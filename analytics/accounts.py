@@ -214,15 +214,6 @@ def connect(where: storage.Target | Path | str) -> storage.Database:
     return storage.connect(where)
 
 
-def _in_transaction(db: storage.Database) -> bool:
-    """Has the caller a transaction open on this connection (so a statement joins it)?"""
-    if db.engine == "sqlite":
-        return db.raw.in_transaction
-    from psycopg.pq import TransactionStatus
-
-    return db.raw.info.transaction_status != TransactionStatus.IDLE
-
-
 # -- audit log -------------------------------------------------------------------------------------------------
 
 def _insert_audit(db: storage.Database, ts: float, actor: str, action: str, target: str | None, detail: dict[str, Any] | None) -> None:
@@ -242,7 +233,7 @@ def audit(db: storage.Database, actor: str, action: str, target: str | None = No
     Inside a transaction the caller already opened on this connection, the row joins it (so a change and
     its entry commit or roll back together); otherwise it commits on its own."""
     ts = time.time() if ts is None else ts
-    if _in_transaction(db):
+    if db.in_transaction:
         _insert_audit(db, ts, actor, action, target, detail)
         return
     with db.transaction():

@@ -96,11 +96,25 @@ class Database:
         self._pg = target.engine == "postgresql"
 
     # -- statements -------------------------------------------------------------------------------------
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement; returns a cursor (fetchone, fetchall, rowcount, iteration)."""
+    def execute(self, sql: str, params: Sequence[Any] = (), *, plan_each: bool = False) -> Any:
+        """Run one statement; returns a cursor (fetchone, fetchall, rowcount, iteration).
+
+        `plan_each`: never as a prepared statement on PostgreSQL. psycopg prepares a statement run five
+        times, and PostgreSQL may then plan it once for any parameter (a generic plan), which for a query
+        whose best plan depends on the value (a question key asked twice or ten thousand times) can turn
+        an index walk into a scan of the whole table. SQLite plans every statement alike."""
         if self._pg:
-            return self._conn.execute(for_postgresql(sql), list(params))
+            return self._conn.execute(for_postgresql(sql), list(params), prepare=False if plan_each else None)
         return self._conn.execute(sql, params)
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on this connection (so a statement joins it)."""
+        if not self._pg:
+            return self._conn.in_transaction
+        from psycopg.pq import TransactionStatus
+
+        return self._conn.info.transaction_status != TransactionStatus.IDLE
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         if self._pg:
