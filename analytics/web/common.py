@@ -301,8 +301,7 @@ class Dashboard:
         if self.cache.enabled and self.warmer is None:
             self.warmer = asyncio.get_running_loop().create_task(job(), name="dashboard-warmer")
 
-    async def close(self) -> None:
-        """Stop the warmer and the computations still running, and the threads (the application stops)."""
+    async def stop_warming(self) -> None:
         if self.warmer is not None:
             self.warmer.cancel()
             try:
@@ -310,6 +309,10 @@ class Dashboard:
             except asyncio.CancelledError:
                 pass
             self.warmer = None
+
+    async def close(self) -> None:
+        """Stop the warmer and the computations still running, and the threads (the application stops)."""
+        await self.stop_warming()
         self.cache.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
 

@@ -269,7 +269,8 @@ def setup(app: web.Application, dash: Dashboard) -> None:
     r.add_get(PREFIX + "/export/{name}.csv", export)
     r.add_post(PREFIX + "/api/mark", mark)
 
-    async def start_warming(_app: web.Application) -> None:
+    async def start_warming() -> None:
         dash.start_warming(lambda: keep_warm(dash))
 
-    app.on_startup.append(start_warming)
+    # work that runs once: in the worker holding the singleton lock (bot.singleton), moved when it dies
+    dash.ctx.run_once("dashboard warmer", start_warming, dash.stop_warming)
