@@ -100,3 +100,10 @@ def test_the_url_is_shown_without_its_password():
     assert str(target) == "postgresql://digiguide:***@db.example:5432/digiguide"
     with pytest.raises(ValueError):
         storage.Target.parse("mysql://x@y/z")
+
+
+def test_the_quick_head_is_alembics_head():
+    """migrate.head() reads the revision files itself (no Alembic import on every start): it must agree."""
+    from alembic.script import ScriptDirectory
+
+    assert migrate.head() == ScriptDirectory.from_config(migrate._config()).get_current_head()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,12 +37,27 @@ def _config():
     return config
 
 
+_REVISION = re.compile(r'^(revision|down_revision)\s*=\s*(None|"[^"]*")', re.MULTILINE)
+
+
 @lru_cache(maxsize=1)
 def head() -> str:
-    """The newest revision id."""
-    from alembic.script import ScriptDirectory
+    """The newest revision id, read from the revision files' `revision` / `down_revision` lines.
 
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    Why not Alembic's ScriptDirectory: loading it imports Alembic and SQLAlchemy (half a second), and every
+    command-line run and dashboard connection asks this first, almost always to hear that nothing is to be
+    done. tests/test_storage.py checks that both agree."""
+    revised, revisions = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(_REVISION.findall(path.read_text(encoding="utf-8")))
+        if "revision" in found:
+            revisions.add(found["revision"].strip('"'))
+            if found.get("down_revision", "None") != "None":
+                revised.add(found["down_revision"].strip('"'))
+    heads = revisions - revised
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations must have one head, found {sorted(heads)}")
+    return heads.pop()
 
 
 def current(db: Database) -> str | None:
