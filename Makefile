@@ -46,7 +46,7 @@ postgresql:
 
 test: $(STAMP) $(CHROMIUM) $(PDFTOPPM) postgresql
 	$(PY) -m bot check
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto  # one test process per core (each with its own PostgreSQL server and temporary folders)
 
 bench: $(STAMP) postgresql
 	$(PY) bench/run_all.py

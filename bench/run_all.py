@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_matcher.py", "bench_analytics.py", "bench_durability.py", "bench_flood.py"]
+BENCHES = ["bench_matcher.py", "bench_analytics.py", "bench_durability.py", "bench_flood.py", "bench_scale.py"]
 
 if __name__ == "__main__":
     for name in BENCHES:
