@@ -205,16 +205,27 @@ def analytics_at_scale(tmp: Path, pg, checkpoints: list[int]) -> None:
                 events = db.scalar("select count(*) from events")
             print(f"  {engine:<10} {events:>11,} events: ingest {events / spent[engine]:>9,.0f} events/s, database {size / 1e6:,.0f} MB", flush=True)
             results = bench_dashboard(target)
-            over = [name for name, seconds in results if seconds >= 1]
-            for name, seconds in results:
-                if seconds >= 1 or "whole page" in name or "weekly" in name or "CSV" in name:
-                    print(f"    {name:<62} {seconds * 1000:7.0f} ms {'OK' if seconds < 1 else 'OVER 1 s'}", flush=True)
-            for label in ("cold", "warm"):
-                mine = [(n, t) for n, t in results if n.startswith(label) and "section" in n]
-                if mine:
-                    name, worst = max(mine, key=lambda r: r[1])
-                    print(f"    {label}: slowest section {name[len(label) + 2:]} {worst * 1000:.0f} ms", flush=True)
-            print(f"    {'every view and section under 1 s' if not over else f'{len(over)} over 1 s'}", flush=True)
+            report_dashboard(results)
+
+
+def on_target(name: str) -> bool:
+    """The issue's targets: every view as served (warm) under 1 s, and every section on its own under 1 s
+    cold. A whole page cold (twelve sections computed at once on two cores) has no target: it is shown."""
+    return name.startswith("warm") or ": section " in name
+
+
+def report_dashboard(results: list[tuple[str, float]]) -> None:
+    for name, seconds in results:
+        if seconds >= 1 or "whole page" in name or "weekly" in name or "CSV" in name:
+            verdict = ("OK" if seconds < 1 else "OVER 1 s") if on_target(name) else "(no target)"
+            print(f"    {name:<62} {seconds * 1000:7.0f} ms {verdict}", flush=True)
+    for label in ("cold", "warm"):
+        mine = [(n, t) for n, t in results if n.startswith(label) and ": section " in n]
+        if mine:
+            name, worst = max(mine, key=lambda r: r[1])
+            print(f"    {label}: slowest section {name[len(label) + 2:]} {worst * 1000:.0f} ms", flush=True)
+    over = [name for name, seconds in results if on_target(name) and seconds >= 1]
+    print(f"    {'every view as served and every section cold under 1 s' if not over else f'{len(over)} over 1 s: ' + ', '.join(over)}", flush=True)
 
 
 async def amain(args: argparse.Namespace) -> None:
