@@ -272,6 +272,9 @@ class Dashboard:
         self.cache = ResultCache(cache_ttl())
         self.warmer: asyncio.Task | None = None
         self.nav: list[NavPage] = []
+        # other pages' standard views for the warmer to keep fresh too (the weekly summary): each call
+        # recomputes its view through the cache and returns how many results it computed
+        self.warm_also: list[Callable[[], Awaitable[int]]] = []
 
     @property
     def kb(self) -> KnowledgeBase:

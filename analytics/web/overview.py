@@ -119,7 +119,10 @@ async def warm(dash: Dashboard) -> int:
     for f in views:
         for name in SECTIONS:
             await section_data(dash, name, f, refresh=True)
-    return len(views) * len(SECTIONS)
+    computed = len(views) * len(SECTIONS)
+    for job in dash.warm_also:  # the other pages' standard views (registered in their setup)
+        computed += await job()
+    return computed
 
 
 async def keep_warm(dash: Dashboard, every: float = WARM_EVERY) -> None:
@@ -132,7 +135,7 @@ async def keep_warm(dash: Dashboard, every: float = WARM_EVERY) -> None:
         try:
             count = await warm(dash)
             passes += 1
-            log.log(logging.INFO if passes == 1 else logging.DEBUG, "dashboard: standard views warm (%d sections in %.1f s)", count, time.monotonic() - start)
+            log.log(logging.INFO if passes == 1 else logging.DEBUG, "dashboard: standard views warm (%d results in %.1f s)", count, time.monotonic() - start)
         except asyncio.CancelledError:
             raise
         except Exception:  # a locked or missing database, say: try again next time
