@@ -40,7 +40,7 @@ from . import accounts_cli
 from . import report as rpt
 from .store import connect, purge_older_than
 
-TABLES = ("events", "daily", "daily_users", "daily_guide", "daily_feedback", "daily_questions", "cluster_marks")
+TABLES = ("events", "daily", "daily_users", "daily_guide", "daily_feedback", "daily_questions", "cluster_marks", "user_firsts", "guide_furthest")
 TITLES = {
     "filters": "Filters", "notes": "Notes", "totals": "Totals", "by_topic": "Questions by topic", "by_channel": "Questions by channel",
     "by_lang": "Questions by language", "by_source": "Questions by source", "by_ward": "Questions by ward",

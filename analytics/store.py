@@ -15,7 +15,10 @@ Why this shape:
   bot.service).
 - Dashboards must stay under a second at a million events: each batch also updates small daily rollup
   tables (counts by day, channel, topic, kind, language, source, ward; users seen per day; guide steps
-  reached; feedback), so reports read thousands of rollup rows instead of scanning every event.
+  reached; feedback), so reports read thousands of rollup rows instead of scanning every event. At ten
+  million events the all-time figures that count citizens need more: user_firsts (each citizen's first
+  day, overall and per channel, ward and source) and guide_furthest (each citizen's furthest page of each
+  guide), one row per citizen instead of one per citizen and day (migration 0003).
 - Nothing identifying is stored: events arrive with a salted user hash and redacted text (the question
   as typed, and its folded grouping key; bot.engine builds them that way); `forget()` removes a citizen's
   events, per-user rows and their share of the question and feedback rollups (forget_user).
@@ -49,8 +52,9 @@ ROLLUP_DIMS = ("channel", "topic", "kind", "lang", "source", "ward")  # the orde
 VIETNAM_OFFSET = 7 * 3600
 _event_values = attrgetter(*EVENT_COLUMNS)
 # the tables forget_user deletes from (vacuumed afterwards on PostgreSQL)
-CITIZEN_TABLES = ("events", "daily_users", "daily_guide", "daily_questions", "daily_feedback", "cluster_marks")
+CITIZEN_TABLES = ("events", "daily_users", "daily_guide", "daily_questions", "daily_feedback", "cluster_marks", "user_firsts", "guide_furthest")
 ROLLUP_TABLES = ("daily", "daily_users", "daily_guide", "daily_feedback", "daily_questions")
+USER_DIMS = ("channel", "source", "ward")  # daily_users' columns after (day, user), and user_firsts' dimensions
 
 
 def local_day(ts: float) -> str:
@@ -74,6 +78,13 @@ _USERS_INSERT = "insert or ignore into daily_users (day, user, channel, source, 
 _GUIDE_INSERT = "insert or ignore into daily_guide (day, guide_id, step, user) values (?, ?, ?, ?)"
 _FEEDBACK_UPSERT = """insert into daily_feedback (day, entry_id, topic, up, down) values (?, ?, ?, ?, ?)
     on conflict (day, entry_id) do update set up = daily_feedback.up + excluded.up, down = daily_feedback.down + excluded.down"""
+# the all-time rollups (migration 0003): a first day only moves earlier, a furthest page only further
+_FIRSTS_UPSERT = """insert into user_firsts (dimension, value, user, day) values (?, ?, ?, ?)
+    on conflict (dimension, value, user) do update set day = excluded.day where excluded.day < user_firsts.day"""
+_FURTHEST_UPSERT = """insert into guide_furthest (guide_id, user, furthest, last_day) values (?, ?, ?, ?)
+    on conflict (guide_id, user) do update set
+    furthest = case when excluded.furthest > guide_furthest.furthest then excluded.furthest else guide_furthest.furthest end,
+    last_day = case when excluded.last_day > guide_furthest.last_day then excluded.last_day else guide_furthest.last_day end"""
 _QUESTIONS_UPSERT = """insert into daily_questions (day, question_key, topic, kind, channel, ward, n) values (?, ?, ?, ?, ?, ?, ?)
     on conflict (day, question_key, topic, kind, channel, ward) do update set n = daily_questions.n + excluded.n"""
 
@@ -112,6 +123,8 @@ def write_batch(db: storage.Database, events: list[Event]) -> None:
         sorted(guide),
         [(day, entry, topic, up, down) for (day, entry), (topic, up, down) in sorted(feedback.items())],
         [(*k, n) for k, n in sorted(questions.items())],
+        _firsts(users),
+        _furthest(guide),
     )
     with db.transaction():
         if db.engine == "postgresql":
@@ -123,6 +136,36 @@ def write_batch(db: storage.Database, events: list[Event]) -> None:
             db.executemany(_EVENT_INSERT, rows)
             for (sql, _), values in zip(_ROLLUPS, rollups):
                 db.executemany(sql, values)
+
+
+def _firsts(users: dict[tuple[str, str], tuple[str, str, str]]) -> list[tuple[str, str, str, str]]:
+    """user_firsts rows of a batch: each (dimension, value, user) once, with its earliest day in the batch."""
+    first: dict[tuple[str, str, str], str] = {}
+    for (day, user), values in users.items():
+        for key in (("all", "", user), *((d, v, user) for d, v in zip(USER_DIMS, values))):
+            if key not in first or day < first[key]:
+                first[key] = day
+    return [(*k, day) for k, day in sorted(first.items())]
+
+
+def _furthest(guide: set[tuple[str, str, int, str]]) -> list[tuple[str, str, int, str]]:
+    """guide_furthest rows of a batch: each (guide, user) once, with its furthest page and last day."""
+    best: dict[tuple[str, str], list] = {}
+    for day, guide_id, step, user in guide:
+        slot = best.setdefault((guide_id, user), [step, day])
+        slot[0], slot[1] = max(slot[0], step), max(slot[1], day)
+    return [(*k, step, day) for k, (step, day) in sorted(best.items())]
+
+
+def rebuild_all_time(db: storage.Database) -> None:
+    """Fill user_firsts and guide_furthest again from the daily tables (after a purge has cut their days).
+    Call inside a transaction."""
+    db.execute("delete from user_firsts")
+    db.execute("insert into user_firsts (dimension, value, user, day) select 'all', '', user, min(day) from daily_users group by user")
+    for d in USER_DIMS:
+        db.execute(f"insert into user_firsts (dimension, value, user, day) select '{d}', {d}, user, min(day) from daily_users group by {d}, user")
+    db.execute("delete from guide_furthest")
+    db.execute("insert into guide_furthest (guide_id, user, furthest, last_day) select guide_id, user, max(step), max(day) from daily_guide group by guide_id, user")
 
 
 def _unnest(sql: str, types: str) -> str:
@@ -143,6 +186,8 @@ _ROLLUPS = [
         (_GUIDE_INSERT, "text text int text"),
         (_FEEDBACK_UPSERT, "text text text int int"),
         (_QUESTIONS_UPSERT, "text text text text text text int"),
+        (_FIRSTS_UPSERT, "text text text text"),
+        (_FURTHEST_UPSERT, "text text int text"),
     )
 ]
 
@@ -158,7 +203,7 @@ _QUESTION_ROW = "day = ? and question_key = ? and topic = ? and kind = ? and cha
 def forget_user(db: storage.Database, user: str) -> int:
     """Delete everything kept of one citizen, in one transaction. Returns events deleted.
 
-    Their events and their rows of daily_users and daily_guide go; what their events added to
+    Their events and their rows of daily_users, daily_guide, user_firsts and guide_furthest go; what their events added to
     daily_questions (whose keys are their own words) and daily_feedback is taken off again, rows left at
     zero deleted, while the same question asked by others keeps their count; a triage mark on a question
     key that nobody else asked goes with it. Only `daily` keeps them, as anonymous counts by day, channel,
@@ -178,6 +223,8 @@ def forget_user(db: storage.Database, user: str) -> int:
         deleted = db.execute("delete from events where user = ?", [user]).rowcount
         db.execute("delete from daily_users where user = ?", [user])
         db.execute("delete from daily_guide where user = ?", [user])
+        db.execute("delete from user_firsts where user = ?", [user])
+        db.execute("delete from guide_furthest where user = ?", [user])
         _take_off_questions(db, questions)
         _take_off_feedback(db, feedback)
     if not db.reclaim(CITIZEN_TABLES):  # a long report still reads an older snapshot: the next checkpoint overwrites those pages
@@ -214,6 +261,7 @@ def purge_older_than(db: storage.Database, days: int, today: dt.date | None = No
         deleted = db.execute("delete from events where day < ?", [cutoff]).rowcount
         for table in ROLLUP_TABLES:
             db.execute(f"delete from {table} where day < ?", [cutoff])
+        rebuild_all_time(db)  # a first day or a furthest page may have been in the days just cut
     return deleted
 
 
