@@ -2,7 +2,7 @@
 
 Counts events of the answered kinds (analytics.report.ANSWERED_KINDS: an FAQ answer, typed or tapped, and
 a guide opened by a question) per entry since a Vietnam day. The daily rollups have no entry column, so
-this reads `events` through idx_events_day: one pass over the period's events, for a report someone runs
+this reads `events` through idx_events_day_question (by day): one pass over the period's events, for a report someone runs
 on demand (the dashboard should cache it like its other sections).
 """
 

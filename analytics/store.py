@@ -220,16 +220,29 @@ def forget_user(db: storage.Database, user: str) -> int:
     with db.transaction():
         questions = db.execute(_QUESTIONS_OF, [user]).fetchall()
         feedback = db.execute(_FEEDBACK_OF, [user]).fetchall()
+        _take_off_firsts(db, user)
         deleted = db.execute("delete from events where user = ?", [user]).rowcount
         db.execute("delete from daily_users where user = ?", [user])
         db.execute("delete from daily_guide where user = ?", [user])
-        db.execute("delete from user_firsts where user = ?", [user])
-        db.execute("delete from guide_furthest where user = ?", [user])
         _take_off_questions(db, questions)
         _take_off_feedback(db, feedback)
     if not db.reclaim(CITIZEN_TABLES):  # a long report still reads an older snapshot: the next checkpoint overwrites those pages
         log.warning("forget: the write-ahead log could not be truncated yet (a reader is busy)")
     return deleted
+
+
+def _take_off_firsts(db: storage.Database, user: str) -> None:
+    """Delete a citizen's user_firsts and guide_furthest rows by primary key (the tables have no by-user
+    index), with every channel, source, ward and guide their events and daily rows hold (the events: a
+    later batch of the same day may have added a value the day's daily_users row does not keep). Call
+    before deleting those."""
+    dims = ", ".join(f"coalesce({d}, '')" for d in USER_DIMS)
+    values = db.execute(f"select {dims} from events where user = ? union select {dims} from daily_users where user = ?", [user, user]).fetchall()
+    keys = {("all", "")} | {(d, v) for row in values for d, v in zip(USER_DIMS, row)}
+    db.executemany("delete from user_firsts where dimension = ? and value = ? and user = ?", [(d, v, user) for d, v in sorted(keys)])
+    guides = db.execute("""select entry_id from events where user = ? and guide_step is not null and entry_id is not null
+                           union select guide_id from daily_guide where user = ?""", [user, user]).fetchall()
+    db.executemany("delete from guide_furthest where guide_id = ? and user = ?", [(g, user) for (g,) in sorted(guides)])
 
 
 def _take_off_questions(db: storage.Database, rows: list[tuple]) -> None:

@@ -102,6 +102,16 @@ def test_forget_takes_a_citizen_out_of_the_all_time_figures(db):
     assert funnel(db) == {0: 1, 1: 1, 2: 1, 3: 1}  # binh alone
 
 
+def test_forget_finds_a_channel_only_a_later_batch_of_the_day_saw(db):
+    write_batch(db, visit("dung", 4, channel="web", steps=(0,)))
+    write_batch(db, visit("dung", 4, channel="zalo", ward="Xuân Hòa", steps=(0, 1)))  # daily_users keeps the day's first: web
+    assert db.scalar("select channel from daily_users where user = ?", ["dung"]) == "web"
+    assert db.scalar("select count(*) from user_firsts where user = ?", ["dung"]) == 6  # all, web, zalo, source "", two wards
+    forget_user(db, "dung")
+    assert db.scalar("select count(*) from user_firsts where user = ?", ["dung"]) == 0
+    assert db.scalar("select count(*) from guide_furthest where user = ?", ["dung"]) == 0
+
+
 def test_a_purge_moves_first_days_and_furthest_pages_to_what_is_left(db):
     for batch in LATER_FIRST:
         write_batch(db, batch)

@@ -9,10 +9,15 @@ counting distinct users, or each user's furthest guide page, over all of them to
 - guide_furthest: each citizen's furthest page of each guide and the last day they opened it, which is
   an all-time funnel as it stands.
 Both are filled from the daily tables here (an existing database is backfilled once) and kept by
-analytics.store.write_batch; forget_user deletes a citizen's rows (hence the by-user indexes).
+analytics.store.write_batch; forget_user deletes a citizen's rows by primary key, with the channels,
+wards, sources and guides it finds in their daily rows (no by-user index: each would cost as much space
+as its table).
 
-The examples of the top questions read a key's texts on its last day. Through idx_events_day that meant
-every event of the day (55,000 at ten million events): idx_events_question_day finds the key's own.
+The examples of the top questions read a key's texts on its last day. Through idx_events_day (day) that
+meant every event of the day (55,000 at ten million events): idx_events_day_question (day, question_key)
+finds the key's own, and replaces it for every query by day (no second index on every event: at one
+million events a separate (question_key, day) index cost 45 MB and a fifth of the ingest rate, as each
+event's entry went to a random place of it; this one grows at its end, as the days do).
 On PostgreSQL idx_events_unanswered (question_key) handed over all of a frequent key's unanswered rows to
 be sorted for its latest few; with the id in the index they come newest first (on SQLite the rowid was
 already there, so the index is the same in effect).
@@ -43,12 +48,10 @@ def upgrade() -> None:
         "user_firsts", text("dimension"), text("value"), text("user"), text("day"),
         sa.PrimaryKeyConstraint("dimension", "value", "user"), sqlite_with_rowid=False,
     )
-    op.create_index("idx_user_firsts_user", "user_firsts", ["user"])
     op.create_table(
         "guide_furthest", text("guide_id"), text("user"), sa.Column("furthest", sa.Integer(), nullable=False), text("last_day"),
         sa.PrimaryKeyConstraint("guide_id", "user"), sqlite_with_rowid=False,
     )
-    op.create_index("idx_guide_furthest_user", "guide_furthest", ["user"])
     user = '"user"'  # a reserved word on PostgreSQL, an ordinary name on SQLite: quoted, it is a column on both
     op.execute(f"insert into user_firsts (dimension, value, {user}, day) select 'all', '', {user}, min(day) from daily_users group by {user}")
     for dimension in ("channel", "ward", "source"):
@@ -60,7 +63,8 @@ def upgrade() -> None:
         f"insert into guide_furthest (guide_id, {user}, furthest, last_day) "
         f"select guide_id, {user}, max(step), max(day) from daily_guide group by guide_id, {user}"
     )
-    op.create_index("idx_events_question_day", "events", ["question_key", "day"], **_where("question_key is not null"))
+    op.create_index("idx_events_day_question", "events", ["day", "question_key"])
+    op.drop_index("idx_events_day", "events")
     op.drop_index("idx_events_unanswered", "events")
     op.create_index("idx_events_unanswered", "events", ["question_key", "id"], **_where(UNANSWERED))
 
@@ -68,6 +72,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("idx_events_unanswered", "events")
     op.create_index("idx_events_unanswered", "events", ["question_key"], **_where(UNANSWERED))
-    op.drop_index("idx_events_question_day", "events")
+    op.create_index("idx_events_day", "events", ["day"])
+    op.drop_index("idx_events_day_question", "events")
     op.drop_table("guide_furthest")
     op.drop_table("user_firsts")
