@@ -24,7 +24,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from analytics.store import connect, write_batch
 from analytics.web import common as dashboard
 from analytics.web.auth import safe_next
-from analytics.web.formatting import csv_cell
+from analytics.formatting import csv_cell
 from analytics.web.overview import SECTIONS
 from analytics.web.weekly import default_week, parse_week
 from analytics_data import VIETNAM, cluster_of, day_of, generate_events, summarise, write

@@ -21,7 +21,7 @@
 
     common.py        paths, security headers, filters, language, the result cache, the Dashboard object
     templating.py    Jinja2 (analytics/templates/, autoescaping on) and `render`
-    formatting.py    numbers, dates, titles, CSV;  forms.py  the filter form;  words.py  the words (vi, en)
+    ..formatting.py  numbers, dates, titles, CSV (no web code: the CLI reports use it too);  forms.py  the filter form;  words.py  the words (vi, en)
     outreach.py      what the working groups' pages share
     content_desk.py  what the content pages and API share: the repo, the history, publish-then-reload
     ticket_desk.py   what the tickets page, its API and the content editor share: a ticket the caller may

@@ -36,7 +36,7 @@ from bot.knowledge import KnowledgeBase
 from ..accounts import ROLES, AccountError, Accounts, Conflict, NotFound, Principal, normalise_name
 from .auth import AUTH, FIRST_ADMIN_PATH, OPERATOR, error_key, read_form, require
 from .common import DASHBOARD, PREFIX, Dashboard, NavPage, request_lang, secure
-from .formatting import vn_time
+from ..formatting import vn_time
 from .outreach import ward_name
 from .templating import render
 from .words import LANGS, T

@@ -20,7 +20,7 @@ from aiohttp import web
 from ..accounts import AuditEntry, audit_log
 from .auth import AUTH, Principal, require
 from .common import PREFIX, Dashboard, NavPage, csv_response, request_lang
-from .formatting import vn_time
+from ..formatting import vn_time
 from .templating import render
 from .words import LANGS, T
 

@@ -36,7 +36,7 @@ from bot.knowledge import KnowledgeBase
 
 from .. import report as rpt
 from ..store import connect
-from .formatting import to_csv
+from ..formatting import to_csv
 from .words import LANGS
 
 log = logging.getLogger("digiguide.dashboard")

@@ -39,7 +39,7 @@ from . import ticket_desk
 from .auth import Principal, require
 from .common import CSRF, DASHBOARD, PREFIX, Dashboard, NavPage, request_lang
 from .content_desk import KINDS, MAX_QUESTION, BadRequest, desk
-from .formatting import plain
+from ..formatting import plain
 from .templating import render
 from .words import CONTENT, LANGS
 

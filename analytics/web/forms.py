@@ -11,7 +11,7 @@ from typing import Any
 from bot.knowledge import KnowledgeBase
 
 from .common import CHANNEL_LABELS, NONE_VALUE
-from .formatting import plain
+from ..formatting import plain
 from .words import T
 
 

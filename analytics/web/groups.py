@@ -28,7 +28,7 @@ from .. import report as rpt
 from ..posters import QR_KINDS, group_rows
 from .auth import Principal, require
 from .common import DASHBOARD, NONE_VALUE, Dashboard, NavPage, csv_response, last_day, request_lang, secure, span
-from .formatting import entry_title, number, plain, topic_title
+from ..formatting import entry_title, number, plain, topic_title
 from .outreach import PATH, bot_username, level_name, target_title, ward_name, web_is_public, web_url, zalo_name
 from .templating import render
 from .words import GROUPS, LANGS

@@ -11,7 +11,7 @@ from bot.knowledge import KnowledgeBase
 
 from ..posters import public_web_url
 from .common import DASHBOARD, PREFIX
-from .formatting import topic_title
+from ..formatting import topic_title
 from .words import GROUPS
 
 PATH = PREFIX + "/groups"

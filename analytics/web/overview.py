@@ -41,7 +41,7 @@ from .common import (
     CHANNEL_LABELS, CSRF, DASHBOARD, DEFAULT_DAYS, MIN_VOTES, PREFIX, Dashboard, NavPage, csv_response, filter_query, json_error,
     parse_filters, request_lang, secure, span,
 )
-from .formatting import entry_title, plain
+from ..formatting import entry_title, plain
 from .forms import filter_form
 from .templating import render
 from .words import LANGS, T

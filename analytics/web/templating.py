@@ -6,7 +6,7 @@ Every template gets: lang, t (the words of analytics.web.words.T in that languag
 nav (the top bar's links to the pages the caller may open), switch_href (the same page in the other
 language), csrf (the session's token, for the logout form; None without a session), who (the caller's
 analytics.accounts.Principal; None on the login form), asset(name) (a static file's URL, with the files' version
-against stale caches) and the filters number, percent, vn_date, clip and plain (analytics.web.formatting,
+against stale caches) and the filters number, percent, vn_date, clip and plain (analytics.formatting,
 in the page's language). JSON for a page's script goes through `tojson` into a
 <script type="application/json"> block: '<', '>', '&' and "'" are escaped there, so no citizen's text can
 close the element; the script reads it with JSON.parse (the CSP allows no inline script).
@@ -28,7 +28,7 @@ import jinja2
 from aiohttp import web
 from jinja2.ext import Extension
 
-from . import formatting as fmt
+from .. import formatting as fmt
 from ..accounts import ROLES
 from .common import CSRF, DASHBOARD, PREFIX, PRINCIPAL, NavPage, filter_query, remember_lang, request_lang, secure
 from .words import T

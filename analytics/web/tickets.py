@@ -49,7 +49,7 @@ from .. import tickets_report as tr
 from . import ticket_desk
 from .auth import Principal, read_form, require
 from .common import CHANNEL_LABELS, DASHBOARD, DEFAULT_DAYS, NONE_VALUE, PREFIX, Dashboard, NavPage, csv_response, json_error, request_lang, secure
-from .formatting import entry_title, number, percent, plain, topic_title, vn_time
+from ..formatting import entry_title, number, percent, plain, topic_title, vn_time
 from .outreach import ward_name
 from .templating import render
 from .ticket_desk import VIEWS, Refusal, close, hours_of, listing, now_of, official, reply, take, view_of, wards_of

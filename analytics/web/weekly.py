@@ -19,7 +19,7 @@ from .. import report as rpt
 from ..store import VIETNAM
 from .auth import Principal, require
 from .common import CHANNEL_LABELS, DASHBOARD, MIN_VOTES, PREFIX, Dashboard, NavPage, filter_query, last_day, parse_filters, request_lang
-from .formatting import clip, entry_title, number, percent, topic_title
+from ..formatting import clip, entry_title, number, percent, topic_title
 from .forms import filter_form
 from .templating import render
 from .words import LANGS, T

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.knowledge import KnowledgeBase
 
-from ..store import VIETNAM
+from .store import VIETNAM
 
 SHEET_TEXT = 90  # characters of a citizen's question on the printed weekly summary
 
