@@ -31,48 +31,12 @@ from analytics.web.words import CONTENT, TICKETS
 from bot.server import CTX
 from contentutil import content_server
 from ticketsutil import Clock, Handover, confirm, handover, handover_app, vn
-from webutil import make_app
+from webutil import Official, make_app
 
 W = TICKETS["vi"]
 MONDAY_8 = vn(2026, 12, 7, 8, 0)  # a Monday: due 8 office hours later, Tuesday 8:30
 PHUC_YEN_Q = "Con tôi 14 tuổi làm định danh mức 2 ở đâu?"
 XUAN_HOA_Q = "Xin hỏi lệ phí cấp lại căn cước ở phường Xuân Hòa"
-
-
-@dataclass
-class Official:
-    """One official's session on the test client (its own cookie on each request) and its CSRF token."""
-
-    client: TestClient
-    cookie: str
-    csrf: str = ""
-
-    @property
-    def origin(self) -> str:
-        return str(self.client.make_url("/")).rstrip("/")
-
-    def headers(self, **extra: str) -> dict[str, str]:
-        return {"Cookie": f"dg_session={self.cookie}", "Origin": self.origin, **extra}
-
-    async def page(self, path: str = "/dashboard/tickets", **params) -> tuple[int, str]:
-        r = await self.client.get(path, params=params, headers=self.headers(), allow_redirects=False)
-        text = await r.text()
-        found = re.search(r'name="csrf" value="([^"]+)"', text)
-        if found:
-            self.csrf = found.group(1)
-        return r.status, text
-
-    async def form(self, path: str, data: dict[str, str]):
-        if not self.csrf:
-            await self.page()
-        return await self.client.post(path, data={"csrf": self.csrf, **data}, headers=self.headers(), allow_redirects=False)
-
-    async def api(self, method: str, path: str, body=None, raw: bytes | None = None):
-        if not self.csrf:
-            await self.page()
-        headers = self.headers(**{"X-CSRF-Token": self.csrf, "Content-Type": "application/json"})
-        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        return await self.client.request(method, path, data=data, headers=headers)
 
 
 @dataclass

@@ -13,11 +13,14 @@ state (SQLite files, the ChatService worker thread, the rate limiter) is new for
     FakeBotApi, Call                              the base of tests/fake_telegram.py and tests/fake_zalo.py
     launch_chromium(playwright)                   Debian's Chromium, headless, for browser tests
     client                                        fixture: an aiohttp TestClient on make_app
+    Official(client, cookie)                      one official's session on a TestClient: page(), form(), api() with its CSRF token
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -214,3 +217,39 @@ async def launch_chromium(playwright: Any) -> Any:
     """Debian's Chromium (CHROMIUM), headless, with flags for a box without GPU, sandbox or internet. Mark
     the test module with `needs_chromium` so it is skipped where that browser is missing."""
     return await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@dataclass
+class Official:
+    """One official's session on the test client (its own cookie on each request) and its CSRF token."""
+
+    client: TestClient
+    cookie: str
+    csrf: str = ""
+
+    @property
+    def origin(self) -> str:
+        return str(self.client.make_url("/")).rstrip("/")
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"Cookie": f"dg_session={self.cookie}", "Origin": self.origin, **extra}
+
+    async def page(self, path: str = "/dashboard/tickets", **params) -> tuple[int, str]:
+        r = await self.client.get(path, params=params, headers=self.headers(), allow_redirects=False)
+        text = await r.text()
+        found = re.search(r'name="csrf" value="([^"]+)"', text)
+        if found:
+            self.csrf = found.group(1)
+        return r.status, text
+
+    async def form(self, path: str, data: dict[str, str]):
+        if not self.csrf:
+            await self.page()
+        return await self.client.post(path, data={"csrf": self.csrf, **data}, headers=self.headers(), allow_redirects=False)
+
+    async def api(self, method: str, path: str, body=None, raw: bytes | None = None):
+        if not self.csrf:
+            await self.page()
+        headers = self.headers(**{"X-CSRF-Token": self.csrf, "Content-Type": "application/json"})
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        return await self.client.request(method, path, data=data, headers=headers)
