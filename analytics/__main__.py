@@ -1,4 +1,4 @@
-"""`python -m analytics {report,export,mark,unmark,purge,groups,tickets,demo}`: what officials and operators run against the event store.
+"""`python -m analytics {report,export,mark,unmark,purge,groups,outreach,tickets,demo}`: what officials and operators run against the event store.
 
     python -m analytics report [--since DATE] [--until DATE] [--channel C] [--topic T] [--ward W] [--source S]
                                [--format table|csv|json] [--db PATH]
@@ -9,6 +9,9 @@
     python -m analytics purge --older-than DAYS [--vacuum] [--db PATH]
     python -m analytics groups [--since DATE] [--until DATE] [--ward W] [--format table|csv|json] [--db PATH] [--content DIR]
                                                                # results per working group and ward
+    python -m analytics outreach [--ward W] [--until DATE] [--lang vi|en] [--format table|csv|json] [--db PATH] [--content DIR]
+                                                               # what each ward should explain next, and whether it worked
+                                                               # (analytics/advice.py, campaigns.py; no --ward: the province)
     python -m analytics tickets [--since DATE] [--until DATE] [--ward W] [--format table|csv|json] [--db PATH] [--content DIR]
                                                                # questions handed over to officials (tickets_report.py)
     python -m analytics demo [--db PATH] [--force] [--content DIR]
@@ -321,6 +324,13 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_ward(kb, ward: str | None) -> None:
+    """A --ward the content's locality.yaml does not have is a usage error (None: no ward asked)."""
+    known = {w.get("id") for w in kb.locality.get("wards") or [] if isinstance(w, dict)}
+    if ward is not None and ward not in known:
+        raise UsageError(f"unknown ward {ward!r}: one of {', '.join(sorted(known))}")
+
+
 def cmd_groups(args: argparse.Namespace) -> int:
     """Results per working group and per ward (analytics/outreach_report.py)."""
     from . import outreach_report as orr
@@ -330,9 +340,7 @@ def cmd_groups(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     kb = _load_content(args.content)
-    known = {w.get("id") for w in kb.locality.get("wards") or [] if isinstance(w, dict)}
-    if args.ward is not None and args.ward not in known:
-        raise UsageError(f"unknown ward {args.ward!r}: one of {', '.join(sorted(known))}")
+    _check_ward(kb, args.ward)
     db = _open_existing(args.db)
     try:
         data = orr.for_kb(db, kb, f)
@@ -344,6 +352,24 @@ def cmd_groups(args: argparse.Namespace) -> int:
         sys.stdout.write(orr.as_csv(data))
     else:
         print(orr.as_table(data, {g.id: g.code for g in kb.working_groups.values()}))
+    return 0
+
+
+def cmd_outreach(args: argparse.Namespace) -> int:
+    """What a ward's working groups should explain next, and the before/after of what they did (advice_output)."""
+    from . import advice_output
+
+    kb = _load_content(args.content)
+    _check_ward(kb, args.ward)
+    db = _open_existing(args.db)
+    try:
+        data = advice_output.outreach_data(db, kb, args.ward, args.until, args.lang)
+    finally:
+        db.close()
+    if args.format == "json":
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        sys.stdout.write(advice_output.as_csv(data) if args.format == "csv" else advice_output.as_table(data))
     return 0
 
 
@@ -456,6 +482,15 @@ def build_parser() -> argparse.ArgumentParser:
     groups.add_argument("--db", help=db_help)
     groups.add_argument("--content", type=Path, metavar="DIR", help="content folder, for the groups and guides (default: DIGIGUIDE_CONTENT)")
     groups.set_defaults(func=cmd_groups)
+
+    outreach = sub.add_parser("outreach", help="what each ward should explain next (compared with the province), and whether it worked")
+    outreach.add_argument("--ward", metavar="WARD_ID", help="the ward (locality.yaml's ward id); without it: the province")
+    outreach.add_argument("--until", type=_day, metavar="DATE", help="last Vietnam day of the 4 weeks compared (default: the last day with data)")
+    outreach.add_argument("--lang", choices=("vi", "en"), default="vi", help="language of the reasons")
+    outreach.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    outreach.add_argument("--db", help=db_help)
+    outreach.add_argument("--content", type=Path, metavar="DIR", help="content folder, for the wards and guides (default: DIGIGUIDE_CONTENT)")
+    outreach.set_defaults(func=cmd_outreach)
 
     tickets = sub.add_parser("tickets", help="questions handed over to officials: per ward, topic and channel, time to answer, in time")
     tickets.add_argument("--since", type=_day, metavar="DATE", help="first Vietnam day the questions were sent, YYYY-MM-DD (inclusive)")

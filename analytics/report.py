@@ -520,6 +520,11 @@ def _unanswered_texts(db: storage.Database, key: str, where: str = "1 = 1", para
     return [t for (t,) in _per_key(db, sql, [key, *params])]
 
 
+def unanswered_example(db: storage.Database, key: str, where: str = "1 = 1", params: Sequence = ()) -> str | None:
+    """The most common wording among a key's latest unanswered texts (None when none was kept)."""
+    return most_common_wording(_unanswered_texts(db, key, where, params))
+
+
 def _texts_between(db: storage.Database, keys: list[str], first: str, last: str) -> dict[str, list[str]]:
     """Every text of the keys asked from day `first` to `last` (a week at most), latest first, through
     idx_events_day_question: the days are listed (`day in (...)`), so that SQLite seeks each (day, key)

@@ -158,6 +158,10 @@ POSTS += [f"/dashboard/api/content/{p}" for p in ("check", "preview", "try", "im
 PAGES += ["/dashboard/tickets", "/dashboard/tickets?status=closed"]
 DATA += ["/dashboard/tickets/export/summary.csv", "/dashboard/api/tickets", "/dashboard/api/tickets?status=answered", "/dashboard/api/tickets/1"]
 POSTS += [f"/dashboard/{api}tickets/1/{action}" for api in ("", "api/") for action in ("take", "reply", "close")]
+# analytics/web/advice_page.py (outreach advice)
+PAGES += ["/dashboard/outreach", "/dashboard/outreach?ward=xuan-hoa", "/dashboard/outreach/sheet?ward=xuan-hoa&guide=eid-activate"]
+DATA += ["/dashboard/outreach/export.csv"]
+POSTS += ["/dashboard/outreach/produce"]
 
 
 async def test_every_route_needs_a_session(client):

@@ -5,6 +5,8 @@
                      /dashboard/export/<s>.csv, POST /dashboard/api/mark; the warmer of the standard views
     weekly.py        GET /dashboard/weekly (the printable weekly summary)
     groups.py        GET /dashboard/groups, /dashboard/groups/export/<s>.csv (working groups' links, results)
+    advice_page.py   GET /dashboard/outreach[/export.csv|/sheet], POST .../produce ("Gợi ý tuyên truyền":
+                     what each ward should explain next, its A4 meeting sheet, before/after)
     review.py        GET /dashboard/review, /dashboard/api/review (answers that need review, most asked first)
     content.py       GET /dashboard/content[/...] (the content editors' list, entry editor, locality, history)
     content_api.py   /dashboard/api/content/... (read, check, preview, try, impact, publish, revert: JSON)
@@ -36,7 +38,7 @@ from aiohttp import web
 
 from bot.channels.base import ServerContext
 
-from . import accounts_page, audit_page, auth, content, content_api, groups, login, overview, poster_pages, review, static, templating, tickets, tickets_api, weekly
+from . import accounts_page, advice_page, audit_page, auth, content, content_api, groups, login, overview, poster_pages, review, static, templating, tickets, tickets_api, weekly
 from .auth import Principal, current_principal, require
 from .common import DASHBOARD, Dashboard
 
@@ -52,6 +54,7 @@ def setup(app: web.Application, ctx: ServerContext) -> Dashboard:
     overview.setup(app, dash)  # the top bar lists the pages in the order they are set up
     weekly.setup(app, dash)
     groups.setup(app, dash)
+    advice_page.setup(app, dash)  # what each ward should explain next (issue 14)
     review.setup(app, dash)
     content.setup(app, dash)  # the content editors' pages (issue 11, section 2)
     content_api.setup(app, dash)  # ... and their JSON API
