@@ -326,9 +326,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 def _check_ward(kb, ward: str | None) -> None:
     """A --ward the content's locality.yaml does not have is a usage error (None: no ward asked)."""
-    known = {w.get("id") for w in kb.locality.get("wards") or [] if isinstance(w, dict)}
-    if ward is not None and ward not in known:
-        raise UsageError(f"unknown ward {ward!r}: one of {', '.join(sorted(known))}")
+    if ward is not None and ward not in kb.ward_ids:
+        raise UsageError(f"unknown ward {ward!r}: one of {', '.join(sorted(kb.ward_ids))}")
 
 
 def cmd_groups(args: argparse.Namespace) -> int:

@@ -58,7 +58,7 @@ def _known_wards(content: Path | None) -> frozenset[str]:
         kb = load_knowledge(content or Settings.load().content_dir)
     except (ContentError, OSError) as exc:
         raise CliError(f"cannot load the content to check the ward ids: {exc}") from None
-    return frozenset(w["id"] for w in kb.locality.get("wards") or [] if isinstance(w, dict) and "id" in w)
+    return frozenset(kb.ward_ids)
 
 
 class Commands:

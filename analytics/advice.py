@@ -262,8 +262,7 @@ def advise(db: storage.Database, kb: Any, ward: str | None = None, until: dt.dat
             found = _worst_step(found) if kind == "dropoff" else found
             advice.suggestions += sorted(found, key=lambda s: (-s.count, s.entry_id or s.topic or ""))[:PER_KIND]
         advice.suggestions.sort(key=lambda s: (-s.count, s.kind, s.entry_id or s.topic or ""))
-        wards = [w.get("id") for w in kb.locality.get("wards") or [] if isinstance(w, dict)]
-        for w in wards:
+        for w in kb.ward_ids:
             mine = _ranked(_ward_suggestions(w, signals, guide_of, topic_of))
             if mine:
                 advice.wards.append(mine[0])

@@ -85,7 +85,7 @@ def simulate(where: Target | Path | str, salt: str, kb: KnowledgeBase, end: floa
     postgresql://...; bot.storage)."""
     rng = random.Random(seed)
     hours = kb.office_hours
-    wards = [w["id"] for w in kb.locality.get("wards") or [] if isinstance(w, dict) and w.get("id")] or [""]
+    wards = list(kb.ward_ids) or [""]
     clock = _Clock(end - days * 86400)
     store = TicketStore(where, salt, clock=clock)
     counts = dict(answered=0, closed=0, open=0, failed=0, to_content=0, watchers=0, notified=0)

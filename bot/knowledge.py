@@ -239,6 +239,11 @@ class KnowledgeBase:
         """When officials answer handed-over questions (locality.yaml `handover`, checked at load)."""
         return OfficeHours.from_locality(self.locality.get("handover"))
 
+    @property
+    def ward_ids(self) -> tuple[str, ...]:
+        """The ward ids of locality.yaml, in its order: what a ticket, an account or a report may name."""
+        return tuple(str(w["id"]) for w in self.locality.get("wards") or [] if isinstance(w, dict) and w.get("id"))
+
     def ward_name(self, ward: str | None, lang: str) -> str | None:
         """A ward's name from locality.yaml in `lang` (None for an unknown or empty ward)."""
         for item in self.locality.get("wards") or []:

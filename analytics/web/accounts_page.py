@@ -56,7 +56,7 @@ class Shown:
 
 def known_wards(kb: KnowledgeBase) -> list[str]:
     """The ward ids of content/locality.yaml: what an account or token may be bound to."""
-    return [w["id"] for w in kb.locality.get("wards") or [] if isinstance(w, dict) and w.get("id")]
+    return list(kb.ward_ids)
 
 
 def wards_text(kb: KnowledgeBase, wards: tuple[str, ...], lang: str) -> str:

@@ -25,7 +25,7 @@ from ..advice_text import common_problems
 from .auth import Principal, require
 from .common import DASHBOARD, PREFIX, Dashboard, NavPage, request_lang, secure
 from ..formatting import entry_title, topic_title
-from .outreach import PATH as GROUPS_PATH, ward_name
+from .outreach import PATH as GROUPS_PATH, ward_name, ward_options
 from .templating import render
 from .words import ADVICE, LANGS
 
@@ -35,8 +35,7 @@ PATH = PREFIX + "/outreach"
 def ward_of(request: web.Request) -> str | None:
     """The ward asked for (None: the province); ValueError for one the content does not have."""
     ward = (request.query.get("ward") or "").strip() or None
-    known = {w.get("id") for w in request.app[DASHBOARD].kb.locality.get("wards") or [] if isinstance(w, dict)}
-    if ward is not None and ward not in known:
+    if ward is not None and ward not in request.app[DASHBOARD].kb.ward_ids:
         raise ValueError(ward)
     return ward
 
@@ -44,13 +43,6 @@ def ward_of(request: web.Request) -> str | None:
 async def data_for(dash: Dashboard, ward: str | None, lang: str) -> dict[str, Any]:
     kb = dash.kb
     return await dash.cache.get(("outreach", ward, lang, kb.version), lambda: dash.query(lambda db: advice_output.outreach_data(db, kb, ward, lang=lang)))
-
-
-def ward_choices(request: web.Request, who: Principal, current: str | None, lang: str) -> list[tuple[str, str, bool]]:
-    kb = request.app[DASHBOARD].kb
-    wards = [w.get("id") for w in kb.locality.get("wards") or [] if isinstance(w, dict) and who.sees_ward(w.get("id"))]
-    head = [] if who.wards else [("", ADVICE[lang]["province"], current is None)]
-    return head + [(w, ward_name(kb, w, lang), w == current) for w in wards]
 
 
 def suggestion_view(request: web.Request, s: dict[str, Any], lang: str) -> dict[str, Any]:
@@ -86,7 +78,7 @@ async def page(request: web.Request, who: Principal) -> web.Response:
     data = await data_for(dash, ward, lang)
     return render(
         request, "advice.html", current="outreach", a=ADVICE[lang], data=data, ward=ward, weeks=max(1, data["days"] // 7),
-        wards=ward_choices(request, who, ward, lang), csv_href=f"{PATH}/export.csv?{urlencode({'ward': ward or '', 'lang': lang})}",
+        wards=ward_options(dash.kb, who, ward, lang, ADVICE[lang]["province"]), csv_href=f"{PATH}/export.csv?{urlencode({'ward': ward or '', 'lang': lang})}",
         suggestions=[suggestion_view(request, s, lang) for s in data["suggestions"]],
         by_ward=[suggestion_view(request, s, lang) for s in data["wards"]],
         effects=[effect_view(request, e, lang) for e in data["effects"]],
@@ -144,9 +136,8 @@ async def produce(request: web.Request, who: Principal) -> web.Response:
     form = await request.post()
     ward, guide_id, what = str(form.get("ward", "")), str(form.get("guide", "")), str(form.get("what", ""))
     group = str(form.get("group", ""))
-    known = {w.get("id") for w in kb.locality.get("wards") or [] if isinstance(w, dict)}
     guide = kb.guides.get(guide_id)
-    if ward not in known:
+    if ward not in kb.ward_ids:
         return render(request, "error.html", status=404, message=a["unknown_ward"])
     if not who.sees_ward(ward):
         return render(request, "error.html", status=403, message=a["not_your_ward"])

@@ -29,7 +29,7 @@ from ..posters import QR_KINDS, group_rows
 from .auth import Principal, require
 from .common import DASHBOARD, NONE_VALUE, Dashboard, NavPage, csv_response, last_day, request_lang, secure, span
 from ..formatting import entry_title, number, plain, topic_title
-from .outreach import PATH, bot_username, level_name, target_title, ward_name, web_is_public, web_url, zalo_name
+from .outreach import PATH, bot_username, level_name, target_title, ward_name, ward_options, web_is_public, web_url, zalo_name
 from .templating import render
 from .words import GROUPS, LANGS
 
@@ -45,14 +45,6 @@ def filters(request: web.Request) -> rpt.Filters:
         since=(q.get("since") or "").strip() or None, until=(q.get("until") or "").strip() or None,
         ward="" if ward == NONE_VALUE else ward,
     )
-
-
-def ward_options(kb: KnowledgeBase, who: Principal, current: str | None, lang: str) -> list[tuple[str, str, bool]]:
-    """The results' ward menu: (value, name, selected) of every ward in locality.yaml that `who` sees,
-    after "every ward" for an official bound to none."""
-    wards = [w.get("id") for w in kb.locality.get("wards") or [] if isinstance(w, dict) and who.sees_ward(w.get("id"))]
-    head = [] if who.wards else [("", GROUPS[lang]["all_wards"], not current)]
-    return head + [(w, ward_name(kb, w, lang), w == current) for w in wards]
 
 
 async def results(dash: Dashboard, f: rpt.Filters) -> dict[str, Any]:
@@ -187,7 +179,7 @@ async def page(request: web.Request, who: Principal) -> web.Response:
     kept = {**dates, **({"ward": q["ward"]} if q.get("ward") else {})}
     return render(
         request, "groups.html", current="groups", g=GROUPS[lang], error=error, dates=dates, query=urlencode(kept),
-        wards=ward_options(dash.kb, who, f.ward, lang), username=username, web_public=web_is_public(request), zalo_name=zalo_name(request),
+        wards=ward_options(dash.kb, who, f.ward, lang, GROUPS[lang]["all_wards"]), username=username, web_public=web_is_public(request), zalo_name=zalo_name(request),
         links=links_view(dash.kb, username, web_url(request), lang, web_is_public(request), f.ward), view=page_view(dash.kb, lang, data),
     )
 

@@ -21,6 +21,13 @@ def ward_name(kb: KnowledgeBase, ward: str | None, lang: str) -> str:
     return kb.ward_name(ward, lang) or ward or GROUPS[lang]["no_ward"]
 
 
+def ward_options(kb: KnowledgeBase, who, current: str | None, lang: str, everyone: str) -> list[tuple[str, str, bool]]:
+    """A ward menu: (value, name, selected) of every ward in locality.yaml that `who` sees, after
+    `everyone` (value "") for an official bound to none."""
+    head = [] if who.wards else [("", everyone, not current)]
+    return head + [(w, ward_name(kb, w, lang), w == current) for w in kb.ward_ids if who.sees_ward(w)]
+
+
 def level_name(kb: KnowledgeBase, level: str, ident: str, lang: str) -> str:
     """A row of the outreach report in words: the group's name, the ward's, or "all groups"."""
     if level == "group":

@@ -275,7 +275,7 @@ async def view(request: web.Request, who: Principal, *, status: int = 200, probl
 
 
 def known_wards(kb: KnowledgeBase) -> list[str]:
-    return [w["id"] for w in kb.locality.get("wards") or [] if isinstance(w, dict) and w.get("id")]
+    return list(kb.ward_ids)
 
 
 @require("viewer", page=True)

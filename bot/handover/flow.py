@@ -147,8 +147,7 @@ class Handover:
         turn.replies.append(Reply(kb.message("handover_pick_ward", lang), tuple(rows)))
 
     def _pick(self, turn: "_Turn", caller: Caller, ward: str | None, now: float) -> None:
-        known = {w.get("id") for w in self.kb.locality.get("wards") or [] if isinstance(w, dict)}
-        if not turn.state.draft or (ward != "-" and ward not in known):
+        if not turn.state.draft or (ward != "-" and ward not in self.kb.ward_ids):
             self._stale(turn)
             return
         chosen = "" if ward == "-" else ward
