@@ -42,13 +42,8 @@ def actions(data) -> list[str]:
 @pytest.mark.parametrize("database_url", ENGINES, indirect=True)
 async def test_a_conversation_continues_whichever_worker_answers(tmp_path, database_url):
     async with Workers(tmp_path, workers=2, database_url=database_url) as server:
-        seen: dict = {}
-
-        async def both() -> bool:  # the second worker may still be starting, or the kernel may favour one for a while
-            seen.update(await server.workers_seen(10))
-            return len(seen) == 2
-
-        await server.wait_until(both, timeout=20, what="both workers taking connections")
+        seen = await server.every_worker()
+        assert len(seen) == 2, f"both workers take connections: {seen}"
         assert {h.database for h in seen.values()} == {"postgresql" if database_url else "sqlite"}
         assert sum(h.singleton for h in seen.values()) == 1, "exactly one worker holds the singleton work"
 
@@ -90,7 +85,7 @@ async def test_the_rate_limit_holds_across_workers(tmp_path, database_url):
     """The web chat allows 12 typed messages per session in 30 s. Two workers with a budget each would let
     24 through; the shared count lets 12."""
     async with Workers(tmp_path, workers=2, database_url=database_url) as server:
-        assert len(await server.workers_seen(30)) == 2
+        assert len(await server.every_worker()) == 2
         me = session()
         statuses = [(await server.chat(me, text=f"kich hoat vneid lan {i}"))[0] for i in range(20)]
         assert statuses.count(200) == 12, statuses
