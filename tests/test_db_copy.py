@@ -61,6 +61,9 @@ def test_copy_moves_every_table_and_row_to_postgresql(tmp_path, pg_database):
             if table != "digiguide_schema_version":
                 assert new.scalar(f"select count(*) from {table}") == old.scalar(f"select count(*) from {table}"), table
         assert new.scalar("select count(*) from events") == made["events"]
+        # vacuumed and analyzed at the end: the dashboard's first queries are planned with statistics
+        assert new.scalar("select count(*) from pg_stats where tablename = 'events'") > 0
+        assert new.scalar("select last_vacuum is not null from pg_stat_user_tables where relname = 'daily_questions'")
         # the reports read the same from both
         assert rpt.totals(new) == rpt.totals(old)
         assert rpt.breakdown(new, "topic") == rpt.breakdown(old, "topic")

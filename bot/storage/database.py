@@ -189,6 +189,15 @@ class Database:
             return True
         return not self._conn.execute("pragma wal_checkpoint(truncate)").fetchone()[0]
 
+    def refresh_statistics(self) -> None:
+        """After a bulk load (a copy, millions of events at once; outside any transaction): PostgreSQL
+        vacuums and analyzes every table now, as its documentation advises after populating a database,
+        instead of planning the dashboard's first queries without statistics and with an unset visibility
+        map until autovacuum gets round to the new rows. SQLite is left alone: our queries carry their own
+        planner hints, measured without sqlite_stat1 (analytics.report), and ANALYZE would change them."""
+        if self._pg:
+            self._conn.execute("vacuum analyze")
+
     @property
     def broken(self) -> bool:
         """Whether the driver has given the connection up (PostgreSQL's server closed it); an SQLite file's never."""
